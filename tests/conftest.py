@@ -1,0 +1,49 @@
+"""Shared test fixtures.
+
+Tests marked ``docker`` need a running engine. Locally they skip when none is reachable; with
+``TOOLKIT_REQUIRE_DOCKER=1`` (CI) a missing engine is an error, so CI can never pass by
+skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+BASE_IMAGE = os.environ.get("TOOLKIT_BASE_IMAGE", "local/python:3.11-bookworm")
+
+
+def _docker_available() -> str | None:
+    """Return None if the engine answers and the base image exists, else why not."""
+    if shutil.which("docker") is None:
+        return "docker CLI not on PATH"
+    info = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
+    if info.returncode != 0:
+        return "Docker engine not reachable (run scripts/provision-docker.sh)"
+    image = subprocess.run(["docker", "image", "inspect", BASE_IMAGE], capture_output=True, check=False)
+    if image.returncode != 0:
+        return f"base image {BASE_IMAGE} missing (run scripts/provision-docker.sh)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not any("docker" in item.keywords for item in items):
+        return
+    problem = _docker_available()
+    if problem is None:
+        return
+    if os.environ.get("TOOLKIT_REQUIRE_DOCKER") == "1":
+        raise pytest.UsageError(f"Docker tests are required (TOOLKIT_REQUIRE_DOCKER=1) but: {problem}")
+    skip = pytest.mark.skip(reason=problem)
+    for item in items:
+        if "docker" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    """The locally built Python base image that generated Dockerfiles are built FROM in tests."""
+    return BASE_IMAGE

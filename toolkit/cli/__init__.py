@@ -1,0 +1,77 @@
+"""The click layer: parses arguments, calls the library, maps exceptions to exit codes.
+
+Nothing below this package exits or prints a traceback. Commands are registered by name in
+``COMMANDS`` and imported only when invoked, so ``toolkit new`` does not pay for importing
+the Kubernetes client or the analysis engine.
+
+Exit codes: 0 success; 1 the job failed (``OperationError``); 2 bad input (``UsageError``,
+and click's own usage errors); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from toolkit._errors import ToolkitError
+from toolkit._version import __version__
+
+# name -> "module:attribute". The one place commands are registered.
+COMMANDS: dict[str, str] = {
+    "new": "toolkit.cli._new:new",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group that imports each command's module only when that command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ToolkitError as err:
+            click.echo(f"error: {_one_line(str(err))}", err=True)
+            ctx.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def _one_line(message: str) -> str:
+    """Errors are one line on stderr: join a multi-line message with '; '."""
+    parts = [p.strip() for p in message.strip().splitlines() if p.strip()]
+    return "; ".join(parts) if parts else "unknown error"
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="toolkit")
+def main() -> None:
+    """Take a Python monolith to containerized microservices that scale with traffic.
+
+    \b
+    toolkit new NAME        scaffold a containerized microservice
+    toolkit analyze PATH    propose service boundaries for a monolith
+    toolkit split PATH      generate the services, a gateway and a compose stack
+    toolkit autoscale       run the scaling controller
+    toolkit simulate        replay a traffic trace against scaling policies
+    toolkit demo            run the whole journey on the bundled example
+    """
+
+
+def run() -> None:  # pragma: no cover - thin wrapper for ``python -m toolkit``
+    main(prog_name="toolkit")
+    sys.exit(0)
