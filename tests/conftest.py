@@ -47,3 +47,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def base_image() -> str:
     """The locally built Python base image that generated Dockerfiles are built FROM in tests."""
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def swarm() -> object:
+    """A single-node swarm for tests: initialised if the engine is not in one, and left at the
+    end only if this fixture initialised it (so concurrent runs do not pull it from each other)."""
+    state = subprocess.run(
+        ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    created = state != "active"
+    if created:
+        subprocess.run(
+            ["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], capture_output=True, check=True
+        )
+    yield None
+    if created:
+        subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True, check=False)
