@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
@@ -50,7 +51,7 @@ def base_image() -> str:
 
 
 @pytest.fixture(scope="session")
-def swarm() -> object:
+def swarm() -> Iterator[None]:
     """A single-node swarm for tests: initialised if the engine is not in one, and left at the
     end only if this fixture initialised it (so concurrent runs do not pull it from each other)."""
     state = subprocess.run(
