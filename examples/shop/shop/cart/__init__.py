@@ -1,0 +1,1 @@
+"""Shopping carts: one open cart per user."""

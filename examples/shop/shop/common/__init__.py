@@ -1,0 +1,1 @@
+"""Utilities every domain uses: database session, ids, money arithmetic, errors, clock."""

@@ -1,0 +1,1 @@
+"""Orders: turn a cart into a paid order, and cancel it again."""
