@@ -98,6 +98,15 @@ def build_image(
     run([*args, str(context)], timeout_s=timeout_s)
 
 
+def push_image(ref: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> str | None:
+    """``docker push REF``; return the manifest digest the registry reported, when printed."""
+    out = run(["push", ref], timeout_s=timeout_s).stdout
+    for line in reversed(out.splitlines()):
+        if "digest: sha256:" in line:
+            return line.split("digest: ", 1)[1].split()[0]
+    return None
+
+
 def image_size_bytes(image: str) -> int:
     """The uncompressed size of a local image, as ``docker image inspect`` reports it."""
     return int(run(["image", "inspect", "--format", "{{.Size}}", image]).stdout.strip())

@@ -22,6 +22,9 @@ from toolkit._version import __version__
 # name -> "module:attribute". The one place commands are registered.
 COMMANDS: dict[str, str] = {
     "new": "toolkit.cli._new:new",
+    "build": "toolkit.cli._build:build",
+    "up": "toolkit.cli._up:up",
+    "down": "toolkit.cli._up:down",
 }
 
 

@@ -1,0 +1,233 @@
+"""The stack model: what every deployment target needs to know about a compose stack.
+
+A stack is a directory with a ``compose.yaml`` (``toolkit new`` writes a one-service stack,
+``toolkit split`` a multi-service one behind a gateway). Rather than re-implement compose's
+merging, interpolation and path resolution, the model is read from ``docker compose config
+--format json`` (the normalised document compose itself runs), and only the fields the targets
+use are kept. Every target (images, environments, Swarm, Kubernetes) reads this one model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toolkit import _docker
+from toolkit._errors import SourceTreeError
+
+COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+
+# Files ``toolkit new`` / cookiecutter may leave in a service directory recording the answers
+# and template version it was rendered with (the first one found is used).
+ANSWERS_FILE_NAMES = (".toolkit-answers.json", ".toolkit.json", ".cookiecutter.json")
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPort:
+    """A container port published on the host (``published`` None: the engine picks one)."""
+
+    target: int
+    published: int | None
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class StackService:
+    """One compose service, reduced to what the deployment targets use."""
+
+    name: str
+    build_context: Path | None
+    dockerfile: str | None
+    image: str | None
+    environment: dict[str, str]
+    ports: tuple[PublishedPort, ...]
+    container_ports: tuple[int, ...]
+    command: list[str] | None
+    volumes: tuple[tuple[str, str], ...]  # (named volume, mount path)
+    tmpfs: tuple[str, ...]
+    labels: dict[str, str]
+    cpu_limit: float | None
+    memory_limit_bytes: int | None
+    cpu_reservation: float | None
+    memory_reservation_bytes: int | None
+    replicas: int | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def built(self) -> bool:
+        """True when the stack builds this service's image (rather than using a public one)."""
+        return self.build_context is not None
+
+    @property
+    def http_port(self) -> int | None:
+        """The port the service answers HTTP on inside its container."""
+        return self.container_ports[0] if self.container_ports else None
+
+    @property
+    def dockerfile_path(self) -> Path | None:
+        if self.build_context is None:
+            return None
+        return self.build_context / (self.dockerfile or "Dockerfile")
+
+    def dockerfile_user(self) -> int | None:
+        """The numeric user of the Dockerfile's final stage (None if it is not numeric)."""
+        path = self.dockerfile_path
+        if path is None or not path.is_file():
+            return None
+        return dockerfile_numeric_user(path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """A compose stack: its project name, directory and services."""
+
+    project: str
+    directory: Path
+    compose_file: Path
+    services: dict[str, StackService]
+    volumes: tuple[str, ...]
+    config: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def gateway(self) -> StackService:
+        """The service the outside world talks to: the one publishing a host port.
+
+        A stack from ``toolkit split`` publishes exactly one (its gateway); a one-service stack
+        from ``toolkit new`` may publish none, and then its only built service is the entry.
+        """
+        publishing = [s for s in self.services.values() if s.ports]
+        if len(publishing) == 1:
+            return publishing[0]
+        if "gateway" in self.services:
+            return self.services["gateway"]
+        built = [s for s in self.services.values() if s.built]
+        if not publishing and len(built) == 1:
+            return built[0]
+        names = ", ".join(s.name for s in publishing) or "none"
+        raise SourceTreeError(
+            f"{self.compose_file}: cannot tell the gateway: services publishing a host port: {names} "
+            "(publish exactly one, or name it 'gateway')"
+        )
+
+    @property
+    def built_services(self) -> list[StackService]:
+        return [s for s in self.services.values() if s.built]
+
+
+def find_compose_file(stack_dir: Path) -> Path:
+    """The compose file of a stack directory, or a usage error naming what was looked for."""
+    if not stack_dir.is_dir():
+        raise SourceTreeError(f"{stack_dir}: not a directory")
+    for name in COMPOSE_FILE_NAMES:
+        candidate = stack_dir / name
+        if candidate.is_file():
+            return candidate
+    raise SourceTreeError(f"{stack_dir}: no compose file ({', '.join(COMPOSE_FILE_NAMES)})")
+
+
+def load_stack(stack_dir: Path, *, project: str | None = None) -> Stack:
+    """Read a stack through ``docker compose config`` (compose's own normalisation).
+
+    ``project`` overrides the project name, so names of networks and volumes in the returned
+    config are already those of that project (used by isolated environments).
+    """
+    stack_dir = stack_dir.resolve()
+    compose_file = find_compose_file(stack_dir)
+    config = _docker.compose_config(compose_file, project=project)
+    return stack_from_config(config, stack_dir, compose_file)
+
+
+def stack_from_config(config: dict[str, Any], stack_dir: Path, compose_file: Path) -> Stack:
+    """Build the model from a normalised compose document (``docker compose config`` JSON)."""
+    project = str(config.get("name") or stack_dir.name)
+    services_raw = config.get("services") or {}
+    if not services_raw:
+        raise SourceTreeError(f"{compose_file}: defines no services")
+    services = {name: _service(name, raw) for name, raw in sorted(services_raw.items())}
+    volumes = tuple(sorted((config.get("volumes") or {}).keys()))
+    return Stack(project, stack_dir, compose_file, services, volumes, config)
+
+
+def _service(name: str, raw: dict[str, Any]) -> StackService:
+    build = raw.get("build")
+    context = Path(build["context"]) if isinstance(build, dict) and build.get("context") else None
+    dockerfile = build.get("dockerfile") if isinstance(build, dict) else None
+    ports = tuple(
+        PublishedPort(
+            int(p["target"]), int(p["published"]) if p.get("published") else None, p.get("protocol", "tcp")
+        )
+        for p in raw.get("ports") or []
+    )
+    container_ports = tuple(
+        dict.fromkeys([p.target for p in ports] + [_port(e) for e in raw.get("expose") or []])
+    )
+    env = {k: "" if v is None else str(v) for k, v in (raw.get("environment") or {}).items()}
+    volumes = tuple(
+        (str(v["source"]), str(v["target"]))
+        for v in raw.get("volumes") or []
+        if v.get("type") == "volume" and v.get("source")
+    )
+    tmpfs = raw.get("tmpfs") or []
+    deploy = raw.get("deploy") or {}
+    resources = deploy.get("resources") or {}
+    limits = resources.get("limits") or {}
+    reservations = resources.get("reservations") or {}
+    command = raw.get("command")
+    return StackService(
+        name=name,
+        build_context=context,
+        dockerfile=dockerfile,
+        image=raw.get("image"),
+        environment=env,
+        ports=ports,
+        container_ports=container_ports,
+        command=list(command) if command else None,
+        volumes=volumes,
+        tmpfs=tuple([tmpfs] if isinstance(tmpfs, str) else tmpfs),
+        labels={k: str(v) for k, v in (raw.get("labels") or {}).items()},
+        cpu_limit=float(limits["cpus"]) if limits.get("cpus") else None,
+        memory_limit_bytes=int(limits["memory"]) if limits.get("memory") else None,
+        cpu_reservation=float(reservations["cpus"]) if reservations.get("cpus") else None,
+        memory_reservation_bytes=int(reservations["memory"]) if reservations.get("memory") else None,
+        replicas=int(deploy["replicas"]) if deploy.get("replicas") is not None else None,
+        raw=raw,
+    )
+
+
+def _port(expose: str | int) -> int:
+    """``expose`` entries are ``"8000"`` or ``"8000/tcp"``."""
+    return int(str(expose).split("/", 1)[0])
+
+
+_USER_RE = re.compile(r"^\s*USER\s+(\S+)", re.IGNORECASE | re.MULTILINE)
+_FROM_RE = re.compile(r"^\s*FROM\s", re.IGNORECASE | re.MULTILINE)
+
+
+def dockerfile_numeric_user(text: str) -> int | None:
+    """The uid of the last ``USER`` of the final stage, if numeric (``USER 10001[:10001]``).
+
+    Kubernetes can only verify ``runAsNonRoot`` against a numeric user, so a named user gives
+    None and the caller decides what to do.
+    """
+    stages = _FROM_RE.split(text)
+    users = _USER_RE.findall(stages[-1]) if stages else []
+    if not users:
+        return None
+    uid = users[-1].split(":", 1)[0]
+    return int(uid) if uid.isdigit() else None
+
+
+def template_answers(context: Path) -> dict[str, Any] | None:
+    """The answers file ``toolkit new`` recorded in a service directory, if any."""
+    for name in ANSWERS_FILE_NAMES:
+        path = context / name
+        if path.is_file():
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            return doc if isinstance(doc, dict) else None
+    return None

@@ -1,0 +1,63 @@
+"""Small pieces every scaler needs: reading demand from an observation, and the rules that
+hold for all algorithms (bounds first, never scale down blind)."""
+
+from __future__ import annotations
+
+from toolkit.scale._model import Decision, Observation, Reason
+from toolkit.scale._policy import ServicePolicy
+
+
+def observed_total(observation: Observation) -> float | None:
+    """The service's total demand in metric units, or None when there is nothing usable.
+
+    Knative's collector rule: the average of the ready replicas that reported, times the
+    number of ready replicas (a replica that missed one scrape still serves its share).
+    Replicas that are not ready serve nothing and are left out. With zero replicas requested,
+    whatever the metrics source reports for the service (e.g. requests the gateway is holding
+    for it) is the demand, so a service can scale from zero.
+    """
+    if not observation.metrics_ok:
+        return None
+    if observation.spec_replicas == 0:
+        pending = [s.value for s in observation.samples if s.value is not None]
+        return sum(pending) if pending else None
+    total = 0.0
+    reported = 0
+    ready = 0
+    for sample in observation.samples:
+        if not sample.ready:
+            continue
+        ready += 1
+        if sample.value is not None:
+            total += sample.value
+            reported += 1
+    if reported == 0:
+        return None
+    return total / reported * ready
+
+
+def out_of_bounds(policy: ServicePolicy, current: int) -> Decision | None:
+    """A count outside [min, max] goes straight to the bound, whatever the metrics say
+    (HPA's reconcileAutoscaler does this before it looks at any metric)."""
+    if current > policy.max_replicas:
+        return Decision(
+            policy.max_replicas,
+            Reason.CLAMPED_MAX,
+            None,
+            policy.max_replicas,
+            f"current {current} above max_replicas",
+        )
+    if current < policy.min_replicas:
+        return Decision(
+            policy.min_replicas,
+            Reason.CLAMPED_MIN,
+            None,
+            policy.min_replicas,
+            f"current {current} below min_replicas",
+        )
+    return None
+
+
+def hold_for_missing_metrics(current: int, detail: str) -> Decision:
+    """No usable metrics: keep the count (never scale down on missing data)."""
+    return Decision(current, Reason.METRICS_MISSING, None, current, detail)

@@ -1,0 +1,134 @@
+"""``kpa``: the Knative Pod Autoscaler's decision (knative/serving,
+``pkg/autoscaler/scaling/autoscaler.go``, ``autoscaler.Scale``), for one service.
+
+- Demand is the service's total (average of ready replicas times their count), averaged over
+  a stable window (60 s) and a panic window (6 s); the observations of the last stable window
+  are kept in the state (Knative keeps per-second buckets in its metric collector).
+- Desired counts are ``ceil(window average / target)`` for each window, held within
+  ``[floor(ready / max_scale_down_rate), ceil(max_scale_up_rate * ready)]`` with ready at
+  least 1.
+- Panic starts when the panic-window count reaches ``panic_threshold`` times the ready count
+  (200%); every tick still over the threshold extends it; it ends once a whole stable window
+  has passed since the last tick over the threshold. In panic the larger of the two counts is
+  used and the count never goes down (Knative's ``maxPanicPods``).
+- The PodAutoscaler's min/max scale then bound the count; with ``min_replicas`` 0 the last
+  replica goes only after the demand has been zero for ``scale_to_zero_grace_s``
+  (``scale-to-zero-grace-period``, 30 s).
+
+Missing metrics hold the count (Knative returns an invalid scale result and nothing changes).
+``target`` is Knative's ``TargetValue``: the per-replica target already multiplied by any
+target utilization. Default period 2 s (Knative's ``tickInterval``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from toolkit.scale._common import hold_for_missing_metrics, observed_total, out_of_bounds
+from toolkit.scale._model import Decision, Observation, Reason
+from toolkit.scale._policy import ServicePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class KpaState:
+    """Observed totals of the last stable window, and the panic bookkeeping."""
+
+    history: tuple[tuple[float, float], ...] = ()
+    panic_since_s: float | None = None  # Knative's panicTime: last tick over the threshold
+    max_panic_replicas: int = 0
+    zero_since_s: float | None = None  # first tick of the current run of zero demand
+
+
+def window_average(history: tuple[tuple[float, float], ...], window_s: float, now_s: float) -> float:
+    """Mean of the observations newer than ``now - window`` (the newest is always included)."""
+    cutoff = now_s - window_s
+    total = 0.0
+    count = 0
+    for stamp, value in reversed(history):
+        if stamp <= cutoff:
+            break
+        total += value
+        count += 1
+    return total / count if count else 0.0
+
+
+class KpaScaler:
+    """Knative KPA for one service, bound to its policy."""
+
+    def __init__(self, policy: ServicePolicy) -> None:
+        self.policy = policy
+
+    def initial_state(self) -> KpaState:
+        return KpaState()
+
+    def decide(self, state: KpaState, observation: Observation, now_s: float) -> tuple[Decision, KpaState]:
+        policy = self.policy
+        params = policy.kpa
+        current = observation.spec_replicas
+        total = observed_total(observation)
+        if total is None:
+            bounded = out_of_bounds(policy, current)
+            if bounded is not None:
+                return bounded, state
+            return hold_for_missing_metrics(current, "no usable metric for the service"), state
+        cutoff = now_s - params.stable_window_s
+        history = (*(h for h in state.history if h[0] > cutoff), (now_s, total))
+        stable = window_average(history, params.stable_window_s, now_s)
+        panic = window_average(history, params.panic_window_s, now_s)
+
+        ready = max(1, observation.ready_replicas)
+        max_up = math.ceil(params.max_scale_up_rate * ready)
+        max_down = math.floor(ready / params.max_scale_down_rate)
+        stable_count = math.ceil(stable / policy.target)
+        panic_count = math.ceil(panic / policy.target)
+        desired_stable = min(max(stable_count, max_down), max_up)
+        desired_panic = min(max(panic_count, max_down), max_up)
+
+        over_threshold = panic_count / ready >= params.panic_threshold
+        panic_since = state.panic_since_s
+        max_panic = state.max_panic_replicas
+        if over_threshold:
+            panic_since = now_s
+        elif panic_since is not None and panic_since + params.stable_window_s < now_s:
+            panic_since = None
+            max_panic = 0
+
+        desired = desired_stable
+        reason = Reason.SCALE_UP
+        if panic_since is not None:
+            desired = max(desired, desired_panic)
+            max_panic = max(max_panic, desired)
+            desired = max_panic
+            reason = Reason.PANIC
+        elif max(stable_count, panic_count) > max_up and desired == max_up:
+            reason = Reason.RATE_LIMITED
+
+        zero_since = state.zero_since_s
+        if desired != 0:
+            zero_since = None
+        elif zero_since is None:
+            zero_since = now_s
+        detail = f"stable {stable:.3g}, panic {panic:.3g} (total demand)"
+        if desired < policy.min_replicas:
+            desired, reason = policy.min_replicas, Reason.CLAMPED_MIN
+        elif desired > policy.max_replicas:
+            desired, reason = policy.max_replicas, Reason.CLAMPED_MAX
+        elif desired == 0 and current > 0 and zero_since is not None:
+            if now_s - zero_since < params.scale_to_zero_grace_s:
+                desired, reason = 1, Reason.STABILIZED
+                detail = f"demand zero for {now_s - zero_since:.0f} s "
+            else:
+                reason = Reason.SCALE_DOWN
+        elif reason is not Reason.PANIC and reason is not Reason.RATE_LIMITED:
+            if current == 0 and desired > 0:
+                reason = Reason.SCALE_FROM_ZERO
+            elif desired > current:
+                reason = Reason.SCALE_UP
+            elif desired < current:
+                reason = Reason.SCALE_DOWN
+            else:
+                reason = Reason.WITHIN_TOLERANCE
+        per_replica = total / observation.ready_replicas if observation.ready_replicas else total
+        new_state = KpaState(history, panic_since, max_panic, zero_since)
+        return Decision(desired, reason, per_replica, max(stable_count, panic_count), detail), new_state
