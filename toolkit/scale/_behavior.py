@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from toolkit.scale._policy import RateType, ScalingRules, SelectPolicy
+from toolkit.scale._policy import RatePolicy, RateType, ScalingRules, SelectPolicy
 
 # (timestamp_s, value) pairs: a recommendation, or a replica change of one scale event.
 Stamped = tuple[tuple[float, int], ...]
@@ -83,23 +83,33 @@ def _change_in_period(period_s: float, events: Stamped, now_s: float) -> int:
     return sum(change for stamp, change in events if stamp > cutoff)
 
 
+def _period_starts(
+    current: int, state: BehaviorState, rules: ScalingRules, now_s: float
+) -> list[tuple[RatePolicy, int]]:
+    """Each policy with the count at the start of its period: current minus what was added
+    plus what was removed by the scale events within the period."""
+    return [
+        (
+            policy,
+            current
+            - _change_in_period(policy.period_s, state.up_events, now_s)
+            + _change_in_period(policy.period_s, state.down_events, now_s),
+        )
+        for policy in rules.policies
+    ]
+
+
 def scale_up_limit(current: int, state: BehaviorState, rules: ScalingRules, now_s: float) -> int:
     """``calculateScaleUpLimitWithScalingRules``: the highest count the up policies allow.
 
-    Each policy starts from the count at the start of its period (current minus what was
-    added plus what was removed within the period): pods policies add ``value``, percent
+    Each policy starts from the count at the start of its period: pods policies add ``value``, percent
     policies multiply by ``1 + value/100`` rounded up (so that a small count still grows).
     ``max`` picks the most permissive policy, ``min`` the least, ``disabled`` forbids growth.
     """
     if rules.select_policy is SelectPolicy.DISABLED:
         return current
     results = []
-    for policy in rules.policies:
-        start = (
-            current
-            - _change_in_period(policy.period_s, state.up_events, now_s)
-            + _change_in_period(policy.period_s, state.down_events, now_s)
-        )
+    for policy, start in _period_starts(current, state, rules, now_s):
         if policy.type is RateType.PODS:
             results.append(start + policy.value)
         else:
@@ -113,12 +123,7 @@ def scale_down_limit(current: int, state: BehaviorState, rules: ScalingRules, no
     if rules.select_policy is SelectPolicy.DISABLED:
         return current
     results = []
-    for policy in rules.policies:
-        start = (
-            current
-            - _change_in_period(policy.period_s, state.up_events, now_s)
-            + _change_in_period(policy.period_s, state.down_events, now_s)
-        )
+    for policy, start in _period_starts(current, state, rules, now_s):
         if policy.type is RateType.PODS:
             results.append(start - policy.value)
         else:

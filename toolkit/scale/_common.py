@@ -61,3 +61,36 @@ def out_of_bounds(policy: ServicePolicy, current: int) -> Decision | None:
 def hold_for_missing_metrics(current: int, detail: str) -> Decision:
     """No usable metrics: keep the count (never scale down on missing data)."""
     return Decision(current, Reason.METRICS_MISSING, None, current, detail)
+
+
+def demand_or_hold(policy: ServicePolicy, observation: Observation) -> float | Decision:
+    """The service's total demand, or, when there is none, the decision to return at once:
+    go to a bound if outside [min, max], else hold the count."""
+    total = observed_total(observation)
+    if total is not None:
+        return total
+    current = observation.spec_replicas
+    bounded = out_of_bounds(policy, current)
+    if bounded is not None:
+        return bounded
+    return hold_for_missing_metrics(current, "no usable metric for the service")
+
+
+History = tuple[tuple[float, float], ...]
+
+
+def append_window(history: History, now_s: float, value: float, window_s: float) -> History:
+    """``history`` with ``(now_s, value)`` appended and entries older than the window dropped."""
+    cutoff = now_s - window_s
+    return (*(h for h in history if h[0] > cutoff), (now_s, value))
+
+
+def direction_reason(current: int, desired: int) -> Reason:
+    """The plain reason for moving from ``current`` to ``desired``."""
+    if current == 0 and desired > 0:
+        return Reason.SCALE_FROM_ZERO
+    if desired > current:
+        return Reason.SCALE_UP
+    if desired < current:
+        return Reason.SCALE_DOWN
+    return Reason.WITHIN_TOLERANCE

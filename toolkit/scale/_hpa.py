@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from toolkit.scale._behavior import BehaviorState, Limit, rate_limit, record_scale_event, stabilize
-from toolkit.scale._common import hold_for_missing_metrics, out_of_bounds
+from toolkit.scale._common import direction_reason, hold_for_missing_metrics, out_of_bounds
 from toolkit.scale._model import Decision, Observation, Reason, ReplicaSample
 from toolkit.scale._policy import ServicePolicy
 
@@ -132,12 +132,8 @@ def behave(
         reason = _LIMIT_REASON[limit]
     elif stabilized != raw:
         reason = Reason.STABILIZED
-    elif desired > current:
-        reason = Reason.SCALE_UP
-    elif desired < current:
-        reason = Reason.SCALE_DOWN
     else:
-        reason = Reason.WITHIN_TOLERANCE
+        reason = direction_reason(current, desired)
     return desired, reason, state
 
 

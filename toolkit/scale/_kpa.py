@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from toolkit.scale._common import hold_for_missing_metrics, observed_total, out_of_bounds
+from toolkit.scale._common import History, append_window, demand_or_hold, direction_reason
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
 
@@ -34,13 +34,13 @@ from toolkit.scale._policy import ServicePolicy
 class KpaState:
     """Observed totals of the last stable window, and the panic bookkeeping."""
 
-    history: tuple[tuple[float, float], ...] = ()
+    history: History = ()
     panic_since_s: float | None = None  # Knative's panicTime: last tick over the threshold
     max_panic_replicas: int = 0
     zero_since_s: float | None = None  # first tick of the current run of zero demand
 
 
-def window_average(history: tuple[tuple[float, float], ...], window_s: float, now_s: float) -> float:
+def window_average(history: History, window_s: float, now_s: float) -> float:
     """Mean of the observations newer than ``now - window`` (the newest is always included)."""
     cutoff = now_s - window_s
     total = 0.0
@@ -66,14 +66,10 @@ class KpaScaler:
         policy = self.policy
         params = policy.kpa
         current = observation.spec_replicas
-        total = observed_total(observation)
-        if total is None:
-            bounded = out_of_bounds(policy, current)
-            if bounded is not None:
-                return bounded, state
-            return hold_for_missing_metrics(current, "no usable metric for the service"), state
-        cutoff = now_s - params.stable_window_s
-        history = (*(h for h in state.history if h[0] > cutoff), (now_s, total))
+        total = demand_or_hold(policy, observation)
+        if isinstance(total, Decision):
+            return total, state
+        history = append_window(state.history, now_s, total, params.stable_window_s)
         stable = window_average(history, params.stable_window_s, now_s)
         panic = window_average(history, params.panic_window_s, now_s)
 
@@ -121,14 +117,7 @@ class KpaScaler:
             else:
                 reason = Reason.SCALE_DOWN
         elif reason is not Reason.PANIC and reason is not Reason.RATE_LIMITED:
-            if current == 0 and desired > 0:
-                reason = Reason.SCALE_FROM_ZERO
-            elif desired > current:
-                reason = Reason.SCALE_UP
-            elif desired < current:
-                reason = Reason.SCALE_DOWN
-            else:
-                reason = Reason.WITHIN_TOLERANCE
+            reason = direction_reason(current, desired)
         per_replica = total / observation.ready_replicas if observation.ready_replicas else total
         new_state = KpaState(history, panic_since, max_panic, zero_since)
         return Decision(desired, reason, per_replica, max(stable_count, panic_count), detail), new_state

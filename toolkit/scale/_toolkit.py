@@ -19,12 +19,10 @@ import statistics
 from dataclasses import dataclass, field
 
 from toolkit.scale._behavior import BehaviorState, record_scale_event
-from toolkit.scale._common import hold_for_missing_metrics, observed_total, out_of_bounds
+from toolkit.scale._common import History, append_window, demand_or_hold, out_of_bounds
 from toolkit.scale._hpa import behave
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
-
-History = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +65,10 @@ class ToolkitScaler:
         policy = self.policy
         params = policy.toolkit
         current = observation.spec_replicas
-        total = observed_total(observation)
-        if total is None:
-            bounded = out_of_bounds(policy, current)
-            if bounded is not None:
-                return bounded, state
-            return hold_for_missing_metrics(current, "no usable metric for the service"), state
-
-        cutoff = now_s - params.forecast_window_s
-        history = (*(h for h in state.history if h[0] > cutoff), (now_s, total))
+        total = demand_or_hold(policy, observation)
+        if isinstance(total, Decision):
+            return total, state
+        history = append_window(state.history, now_s, total, params.forecast_window_s)
         slope = trend_per_s(history)
         forecast = total + max(0.0, slope) * self.lead_s
         raw = math.ceil(forecast / policy.target - 1e-9)
