@@ -18,7 +18,7 @@ compose path never imports the Kubernetes client.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from toolkit._lazy import resolve

@@ -18,8 +18,8 @@ path never imports the Prometheus client.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from toolkit._lazy import resolve
 from toolkit.scale import MetricKind  # the policy's metric names are the source's kinds
