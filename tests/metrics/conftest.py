@@ -1,0 +1,72 @@
+"""A real Prometheus server (the Debian binary) for the metrics tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+StartPrometheus = Callable[[list[dict[str, object]]], str]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
+    """``start(scrape_configs) -> url``: Prometheus on 127.0.0.1 scraping every second."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.skip("prometheus binary not installed (apt-get install prometheus)")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(scrape_configs: list[dict[str, object]]) -> str:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": scrape_configs,
+        }
+        config_file = tmp_path / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(config))
+        port = free_port()
+        log = (tmp_path / "prometheus.log").open("wb")
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"prometheus did not become ready: {(tmp_path / 'prometheus.log').read_text()[-500:]}"
+        )
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
