@@ -413,7 +413,8 @@ def _call_wsgi(wsgi_app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tu
 
 # -- JSON logs ---------------------------------------------------------------------------
 
-_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Standard LogRecord attributes, and uvicorn's ANSI-coloured duplicate of the message.
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
