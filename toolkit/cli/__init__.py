@@ -22,9 +22,11 @@ from toolkit._version import __version__
 # name -> "module:attribute". The one place commands are registered.
 COMMANDS: dict[str, str] = {
     "new": "toolkit.cli._new:new",
+    "demo": "toolkit.cli._demo:demo",
     "build": "toolkit.cli._build:build",
     "up": "toolkit.cli._up:up",
     "down": "toolkit.cli._up:down",
+    "deploy": "toolkit.cli._deploy:deploy",
 }
 
 

@@ -118,6 +118,8 @@ class KpaScaler:
                 reason = Reason.SCALE_DOWN
         elif reason is not Reason.PANIC and reason is not Reason.RATE_LIMITED:
             reason = direction_reason(current, desired)
+        if current == 0 and desired > 0 and reason is not Reason.CLAMPED_MAX:
+            reason = Reason.SCALE_FROM_ZERO  # (Knative also panics here: ready counts as 1)
         per_replica = total / observation.ready_replicas if observation.ready_replicas else total
         new_state = KpaState(history, panic_since, max_panic, zero_since)
         return Decision(desired, reason, per_replica, max(stable_count, panic_count), detail), new_state

@@ -189,7 +189,13 @@ def default_service_policy(algorithm: str = "toolkit", **overrides: Any) -> Serv
     if unknown:
         raise ConfigError(f"unknown policy field {unknown[0]!r}", location=unknown[0])
     if isinstance(overrides.get("metric"), str):
-        overrides["metric"] = MetricKind(overrides["metric"])
+        try:
+            overrides["metric"] = MetricKind(overrides["metric"])
+        except ValueError:
+            kinds = ", ".join(k.value for k in MetricKind)
+            raise ConfigError(
+                f"unknown metric {overrides['metric']!r}; expected one of {kinds}", location="metric"
+            ) from None
     base = _builtin(algorithm)
     policy = dataclasses.replace(base, **overrides)
     check_service_policy(policy, location="")
@@ -232,7 +238,8 @@ def _schema_errors(document: Any, file: str | None) -> None:
         if missing:
             path.append(missing[0])
             message = f"required key {missing[0]!r} is missing"
-    elif err.validator == "propertyNames":
+    elif "propertyNames" in err.absolute_schema_path:
+        path.append(str(err.instance))
         message = f"service name {err.instance!r} is not a DNS-1123 label (lowercase letters, digits, '-')"
     raise ConfigError(message, file=file, location=_location(path) or None)
 
