@@ -73,6 +73,7 @@ class BackendOptions:
     namespace: str = "default"  # kubernetes
     label_selector: str = ""  # kubernetes: which Deployments are managed; swarm: label filter
     kubeconfig: str | None = None  # kubernetes: None = in-cluster, then ~/.kube/config
+    lease_name: str | None = None  # kubernetes: the Lease used as the leader lock
     docker_host: str = "unix:///var/run/docker.sock"
     lock_dir: str | None = None  # compose/swarm lock files; None = the runtime dir
     metrics_port: int | None = None  # override the port replicas serve /metrics on
