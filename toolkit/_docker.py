@@ -85,10 +85,13 @@ def build_image(
     tags: Sequence[str],
     dockerfile: Path | None = None,
     build_args: Mapping[str, str] | None = None,
+    no_cache: bool = False,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> None:
     """``docker build`` ``context`` into images ``tags`` (the first tag names it in errors)."""
     args = ["build", "--quiet"]
+    if no_cache:
+        args.append("--no-cache")
     for tag in tags:
         args += ["--tag", tag]
     for key, value in (build_args or {}).items():
