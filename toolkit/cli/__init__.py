@@ -22,6 +22,8 @@ from toolkit._version import __version__
 # name -> "module:attribute". The one place commands are registered.
 COMMANDS: dict[str, str] = {
     "new": "toolkit.cli._new:new",
+    "autoscale": "toolkit.cli._autoscale:autoscale",
+    "simulate": "toolkit.cli._simulate:simulate",
     "demo": "toolkit.cli._demo:demo",
     "build": "toolkit.cli._build:build",
     "up": "toolkit.cli._up:up",
