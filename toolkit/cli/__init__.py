@@ -23,7 +23,6 @@ from toolkit._version import __version__
 COMMANDS: dict[str, str] = {
     "new": "toolkit.cli._new:new",
     "autoscale": "toolkit.cli._autoscale:autoscale",
-    "autoscale": "toolkit.cli._autoscale:autoscale",
     "simulate": "toolkit.cli._simulate:simulate",
     "demo": "toolkit.cli._demo:demo",
     "build": "toolkit.cli._build:build",
