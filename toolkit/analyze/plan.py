@@ -14,6 +14,7 @@ in docs/plan.md:
         tables: [order_lines, orders]
         uses_tables: []          # tables owned by another service that this one's code touches
     shared: {modules: [shop.common.db, ...]}
+    entry: {modules: [shop.main]}   # composition roots (app object, root URLconf): in no service
     calls:
       - {caller: ..., callee: ..., from: orders, to: payments, count: 1, sites: [...]}
 
@@ -37,6 +38,7 @@ PLAN_VERSION = 1
 FRAMEWORKS = ("fastapi", "flask", "django", "none")
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "ANY"})
 SHARED = "shared"
+ENTRY = "entry"
 
 _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -105,6 +107,7 @@ class Plan:
     services: tuple[Service, ...]
     shared_modules: tuple[str, ...] = ()
     calls: tuple[Call, ...] = ()
+    entry_modules: tuple[str, ...] = ()
     version: int = PLAN_VERSION
     file: str | None = field(default=None, compare=False)
 
@@ -115,8 +118,10 @@ class Plan:
         raise KeyError(name)
 
     def module_owner(self) -> dict[str, str]:
-        """module -> service name, with ``shared`` for the shared library."""
-        owner = {m: SHARED for m in self.shared_modules}
+        """module -> service name, with ``shared`` for the shared library and ``entry`` for
+        composition roots."""
+        owner = dict.fromkeys(self.shared_modules, SHARED)
+        owner.update(dict.fromkeys(self.entry_modules, ENTRY))
         for svc in self.services:
             owner.update(dict.fromkeys(svc.modules, svc.name))
         return owner
@@ -154,6 +159,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "source": source,
         "services": services,
         "shared": {"modules": sorted(plan.shared_modules)},
+        "entry": {"modules": sorted(plan.entry_modules)},
         "calls": [
             {
                 "caller": c.caller,
@@ -259,7 +265,7 @@ class _Reader:
         top = self.mapping(
             doc,
             "",
-            allowed=("version", "source", "services", "shared", "calls"),
+            allowed=("version", "source", "services", "shared", "entry", "calls"),
             required=("version", "services"),
         )
         version = top["version"]
@@ -271,7 +277,12 @@ class _Reader:
         services = self.services(top["services"])
         shared_doc = self.mapping(top.get("shared") or {}, "shared", allowed=("modules",))
         shared = self.strings(shared_doc.get("modules"), "shared.modules", _MODULE_NAME, "module name")
-        self.check_modules(services, shared)
+        entry_doc = self.mapping(top.get("entry") or {}, "entry", allowed=("modules",))
+        entry = self.strings(entry_doc.get("modules"), "entry.modules", _MODULE_NAME, "module name")
+        for i, module in enumerate(entry):
+            if module in shared:
+                raise self.fail(f"module {module} is also in the shared library", f"entry.modules[{i}]")
+        self.check_modules(services, (*shared, *entry), set(entry))
         self.check_routes(services, shared)
         self.check_tables(services)
         calls = self.calls(top.get("calls"), services)
@@ -280,6 +291,7 @@ class _Reader:
             services=services,
             shared_modules=shared,
             calls=calls,
+            entry_modules=entry,
             version=PLAN_VERSION,
             file=self.file,
         )
@@ -316,10 +328,8 @@ class _Reader:
                 raise self.fail(
                     f"service name {name!r} must be a DNS-1123 label (lowercase letters, digits, '-')", where
                 )
-            if name == SHARED:
-                raise self.fail(
-                    f"{SHARED!r} is reserved for the shared library (use the 'shared' section)", where
-                )
+            if name in (SHARED, ENTRY):
+                raise self.fail(f"{name!r} is reserved (use the top-level '{name}' section)", where)
             doc = self.mapping(
                 body, where, allowed=("modules", "routes", "tables", "uses_tables"), required=("modules",)
             )
@@ -361,12 +371,15 @@ class _Reader:
             routes.append(Route(path=path, methods=tuple(m.upper() for m in methods), handler=handler))
         return tuple(routes)
 
-    def check_modules(self, services: tuple[Service, ...], shared: tuple[str, ...]) -> None:
-        owner: dict[str, str] = dict.fromkeys(shared, SHARED)
+    def check_modules(
+        self, services: tuple[Service, ...], elsewhere: tuple[str, ...], entry: set[str]
+    ) -> None:
+        owner: dict[str, str] = {m: ENTRY if m in entry else SHARED for m in elsewhere}
+        places = {SHARED: "the shared library", ENTRY: "the entry modules"}
         for svc in services:
             for i, module in enumerate(svc.modules):
                 if module in owner:
-                    other = "the shared library" if owner[module] == SHARED else f"service {owner[module]!r}"
+                    other = places.get(owner[module], f"service {owner[module]!r}")
                     raise self.fail(
                         f"module {module} is also in {other}", f"services.{svc.name}.modules[{i}]"
                     )
@@ -451,26 +464,6 @@ class _Reader:
                 raise self.fail(f"count is {count} but {len(sites)} sites are listed", f"{at}.count")
             calls.append(Call(ends["from"], ends["to"], caller, callee, count, sites))
         return tuple(calls)
-
-
-def check_plan_modules(plan: Plan, known_modules: Iterable[str]) -> None:
-    """Fail on the first module, route handler or call the plan names that the source lacks."""
-    known = set(known_modules)
-    for svc in plan.services:
-        for i, module in enumerate(svc.modules):
-            if module not in known:
-                raise ConfigError(
-                    f"unknown module {module} (not found in the source tree)",
-                    file=plan.file,
-                    location=f"services.{svc.name}.modules[{i}]",
-                )
-    for i, module in enumerate(plan.shared_modules):
-        if module not in known:
-            raise ConfigError(
-                f"unknown module {module} (not found in the source tree)",
-                file=plan.file,
-                location=f"shared.modules[{i}]",
-            )
 
 
 def _join(where: str, key: str) -> str:

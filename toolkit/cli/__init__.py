@@ -22,6 +22,7 @@ from toolkit._version import __version__
 # name -> "module:attribute". The one place commands are registered.
 COMMANDS: dict[str, str] = {
     "new": "toolkit.cli._new:new",
+    "analyze": "toolkit.cli._analyze:analyze",
     "autoscale": "toolkit.cli._autoscale:autoscale",
     "simulate": "toolkit.cli._simulate:simulate",
     "demo": "toolkit.cli._demo:demo",

@@ -1,0 +1,370 @@
+"""Proposing services: community detection on the weighted module graph, with constraints.
+
+The graph's nodes are modules; an edge's weight is the number of import statements plus the
+number of static references (calls and uses) between two modules, plus a bonus when both
+touch the same table (data that is used together should live together) and a small
+structural weight between a module and its package. Louvain community detection
+(``networkx.community.louvain_communities``, seeded, so the result is deterministic) finds
+densely connected groups; then the constraints are applied:
+
+* utility modules used by many groups and holding no routes or tables become the ``shared``
+  library (copied into every service) instead of gluing services together;
+* composition roots (the app object's module, the root URLconf, WSGI/ASGI entry points) are
+  ``entry`` modules: every service gets its own, so they belong to none;
+* ``--pin MODULE=SERVICE`` fixes modules (or whole packages) to a named service;
+* ``--services N`` searches the resolution for N communities, merging the most connected
+  pair when the search cannot hit N exactly; ``--resolution R`` is passed to Louvain.
+
+Every route's handler module is in exactly one service by construction (a module is in one
+place), and a table is owned by the service of the module that declares it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from toolkit._errors import UsageError
+from toolkit.analyze._resolve import Program
+from toolkit.analyze.plan import ENTRY, SHARED
+
+TABLE_WEIGHT = 2.0
+STRUCTURE_WEIGHT = 1.0
+SEED = 7
+_ENTRY_NAMES = frozenset({"wsgi", "asgi", "manage", "__main__"})
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """module -> service name, plus the two special places ``shared`` and ``entry``."""
+
+    assignment: Mapping[str, str]
+    services: tuple[str, ...]
+    shared: frozenset[str] = field(default_factory=frozenset)
+    entry: frozenset[str] = field(default_factory=frozenset)
+
+    def members(self, service: str) -> list[str]:
+        return sorted(m for m, s in self.assignment.items() if s == service)
+
+
+class PinError(UsageError):
+    """A ``--pin`` names a module that does not exist or a service name that is invalid."""
+
+
+def group_of_factory(program: Program) -> dict[str, str]:
+    """module -> its 'naive' group: Django app, else top-level sub-package (or package)."""
+    packages = {m.split(".")[0] for m in program.modules}
+    apps = sorted(program.installed_apps, key=len, reverse=True)
+    groups: dict[str, str] = {}
+    for module in program.modules:
+        app = next((a for a in apps if module == a or module.startswith(a + ".")), None)
+        if app is not None:
+            groups[module] = app.rsplit(".", 1)[-1]
+            continue
+        parts = module.split(".")
+        if len(packages) == 1 and len(parts) > 1:
+            groups[module] = parts[1]
+        else:
+            groups[module] = parts[0]
+    return groups
+
+
+def _dns_label(text: str) -> str:
+    label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    if not label or not label[0].isalpha():
+        label = "svc-" + label
+    return label[:63].rstrip("-")
+
+
+def _edge_weights(program: Program) -> Counter[tuple[str, str]]:
+    """Undirected weights (sorted pair) from imports and references."""
+    weights: Counter[tuple[str, str]] = Counter()
+    for edges in (program.import_edges, program.ref_edges):
+        for (a, b), count in edges.items():
+            if a != b:
+                weights[(a, b) if a < b else (b, a)] += count
+    return weights
+
+
+def _route_modules(program: Program) -> set[str]:
+    return {r.handler_module for r in program.routes}
+
+
+def _model_modules(program: Program) -> set[str]:
+    return {m.module for m in program.models}
+
+
+def find_entry(program: Program) -> set[str]:
+    """Composition roots without route handlers of their own."""
+    routes = _route_modules(program)
+    imported = {b for (_a, b) in program.import_edges}
+    entry = set(program.entry_modules)
+    for module in program.modules:
+        if module.rsplit(".", 1)[-1] in _ENTRY_NAMES and module not in imported:
+            entry.add(module)
+    return {m for m in entry if m in program.modules and m not in routes}
+
+
+def find_shared(program: Program, groups: Mapping[str, str], entry: set[str]) -> set[str]:
+    """Utility modules used across many groups that hold no routes or tables, plus the
+    internal modules they import (a shared library must not depend on a service)."""
+    blocked = _route_modules(program) | _model_modules(program) | entry
+    n_groups = len(set(groups.values()))
+    threshold = max(3, math.ceil(0.2 * n_groups))
+    users: dict[str, set[str]] = defaultdict(set)
+    for edges in (program.import_edges, program.ref_edges):
+        for a, b in edges:
+            if groups[a] != groups[b] and a not in entry:
+                users[b].add(groups[a])
+    imports: dict[str, set[str]] = defaultdict(set)
+    for a, b in program.import_edges:
+        imports[a].add(b)
+    if program.settings_module:
+        users[program.settings_module] |= set(range(threshold))  # type: ignore[arg-type]
+    shared: set[str] = set()
+    for candidate in sorted(m for m, used_by in users.items() if len(used_by) >= threshold):
+        if candidate in blocked or candidate in shared:
+            continue
+        closure, stack = {candidate}, [candidate]
+        while stack:
+            for dep in imports[stack.pop()]:
+                if dep not in closure and dep not in shared:
+                    closure.add(dep)
+                    stack.append(dep)
+        if closure & blocked:
+            continue
+        shared |= closure
+    return shared
+
+
+def _parse_pins(pins: Mapping[str, str], modules: set[str]) -> dict[str, str]:
+    pinned: dict[str, str] = {}
+    for target, service in sorted(pins.items()):
+        if _dns_label(service) != service:
+            raise PinError(f"--pin {target}={service}: service name must be a DNS-1123 label like 'orders'")
+        if service in (SHARED, ENTRY):
+            raise PinError(f"--pin {target}={service}: '{service}' is reserved")
+        matched = [m for m in modules if m == target or m.startswith(target + ".")]
+        if not matched:
+            raise PinError(f"--pin {target}={service}: no module or package named {target!r} in the source")
+        for module in matched:
+            pinned[module] = service
+    return pinned
+
+
+def _louvain(graph: object, resolution: float) -> list[set[str]]:
+    import networkx as nx
+
+    communities = nx.community.louvain_communities(graph, weight="weight", resolution=resolution, seed=SEED)
+    return sorted((set(c) for c in communities), key=lambda c: (-len(c), min(c)))
+
+
+def _merge_to(graph: object, communities: list[set[str]], target: int) -> list[set[str]]:
+    """Merge the pair with the strongest connection (normalised by size) until ``target`` remain."""
+    import networkx as nx
+
+    assert isinstance(graph, nx.Graph)
+    communities = [set(c) for c in communities]
+    while len(communities) > max(target, 1):
+        index = {m: i for i, c in enumerate(communities) for m in c}
+        between: Counter[tuple[int, int]] = Counter()
+        for a, b, data in graph.edges(data=True):
+            i, j = index[a], index[b]
+            if i != j:
+                between[(min(i, j), max(i, j))] += data.get("weight", 1.0)
+        if between:
+            (i, j), _ = max(
+                between.items(),
+                key=lambda kv: (
+                    kv[1] / math.sqrt(len(communities[kv[0][0]]) * len(communities[kv[0][1]])),
+                    -kv[0][0],
+                    -kv[0][1],
+                ),
+            )
+        else:  # disconnected: merge the two smallest
+            order = sorted(range(len(communities)), key=lambda k: (len(communities[k]), min(communities[k])))
+            i, j = sorted(order[:2])
+        communities[i] |= communities[j]
+        del communities[j]
+    return sorted(communities, key=lambda c: (-len(c), min(c)))
+
+
+def _communities(graph: object, services: int | None, resolution: float | None) -> list[set[str]]:
+    if services is None:
+        return _louvain(graph, resolution if resolution is not None else 1.0)
+    low, high = 0.02, 20.0
+    best = _louvain(graph, 1.0)
+    for _ in range(18):
+        if len(best) == services:
+            return best
+        mid = math.sqrt(low * high)
+        found = _louvain(graph, mid)
+        if len(found) < services:
+            low = mid
+        else:
+            high = mid
+            best = found
+        if len(found) == services:
+            return found
+    if len(best) < services:
+        best = _louvain(graph, high)
+    return _merge_to(graph, best, services) if len(best) > services else best
+
+
+def partition(
+    program: Program,
+    *,
+    services: int | None = None,
+    resolution: float | None = None,
+    pins: Mapping[str, str] | None = None,
+) -> Partition:
+    import networkx as nx
+
+    if services is not None and services < 1:
+        raise UsageError("--services must be at least 1")
+    if resolution is not None and resolution <= 0:
+        raise UsageError("--resolution must be positive")
+    modules = set(program.modules)
+    groups = group_of_factory(program)
+    pinned = _parse_pins(pins or {}, modules)
+    entry = find_entry(program) - set(pinned)
+    shared = find_shared(program, groups, entry) - set(pinned)
+    nodes = sorted(modules - shared - entry)
+    node_set = set(nodes)
+
+    graph = nx.Graph()
+    graph.add_nodes_from(nodes)
+    for (a, b), weight in sorted(_edge_weights(program).items()):
+        if a in node_set and b in node_set:
+            graph.add_edge(a, b, weight=float(weight))
+    for table_model in program.models:
+        owner = table_model.module
+        for module, count in sorted(program.table_access.get(table_model.table, Counter()).items()):
+            if module != owner and module in node_set and owner in node_set:
+                _add_weight(graph, module, owner, TABLE_WEIGHT * count)
+    for module in nodes:
+        parent = module.rpartition(".")[0]
+        if parent in node_set:
+            _add_weight(graph, module, parent, STRUCTURE_WEIGHT)
+
+    # Pins: contract each pinned service into one node so Louvain keeps it together.
+    contracted = graph
+    pin_nodes: dict[str, str] = {}
+    if pinned:
+        contracted = nx.Graph()
+        rep = {m: f"@pin:{pinned[m]}" if m in pinned else m for m in nodes}
+        contracted.add_nodes_from(sorted(set(rep.values())))
+        for a, b, data in graph.edges(data=True):
+            ra, rb = rep[a], rep[b]
+            if ra != rb:
+                _add_weight(contracted, ra, rb, data["weight"])
+        pin_nodes = {f"@pin:{s}": s for s in set(pinned.values())}
+
+    communities = _communities(contracted, services, resolution) if nodes else []
+
+    assignment: dict[str, str] = {}
+    names = _name_communities(communities, groups, program, pin_nodes)
+    for community, name in zip(communities, names, strict=True):
+        for node in community:
+            if node in pin_nodes:
+                for module, service in pinned.items():
+                    if service == pin_nodes[node]:
+                        assignment[module] = service
+            else:
+                assignment[node] = name
+    # Two pins in one community: each non-pinned module goes to the pin it is most tied to.
+    _separate_pins(graph, assignment, pinned, communities, pin_nodes)
+    for module in shared:
+        assignment[module] = SHARED
+    for module in entry:
+        assignment[module] = ENTRY
+    _place_packages(assignment, program)
+    service_names = tuple(sorted({s for s in assignment.values() if s not in (SHARED, ENTRY)}))
+    return Partition(
+        assignment=dict(sorted(assignment.items())),
+        services=service_names,
+        shared=frozenset(m for m, s in assignment.items() if s == SHARED),
+        entry=frozenset(m for m, s in assignment.items() if s == ENTRY),
+    )
+
+
+def _add_weight(graph: object, a: str, b: str, weight: float) -> None:
+    import networkx as nx
+
+    assert isinstance(graph, nx.Graph)
+    if graph.has_edge(a, b):
+        graph[a][b]["weight"] += weight
+    else:
+        graph.add_edge(a, b, weight=weight)
+
+
+def _separate_pins(
+    graph: object,
+    assignment: dict[str, str],
+    pinned: Mapping[str, str],
+    communities: list[set[str]],
+    pin_nodes: Mapping[str, str],
+) -> None:
+    import networkx as nx
+
+    assert isinstance(graph, nx.Graph)
+    for community in communities:
+        pins_here = sorted(pin_nodes[n] for n in community if n in pin_nodes)
+        if len(pins_here) < 2:
+            continue
+        for node in sorted(n for n in community if n not in pin_nodes):
+            ties: Counter[str] = Counter()
+            for neighbour, data in graph[node].items():
+                if neighbour in pinned and pinned[neighbour] in pins_here:
+                    ties[pinned[neighbour]] += data["weight"]
+            assignment[node] = max(sorted(ties), key=lambda s: ties[s]) if ties else pins_here[0]
+
+
+def _name_communities(
+    communities: list[set[str]], groups: Mapping[str, str], program: Program, pin_nodes: Mapping[str, str]
+) -> list[str]:
+    """Name each community after its dominant group (weighted by lines), unique, DNS-safe."""
+    taken = set(pin_nodes.values()) | {SHARED, ENTRY}
+    names: list[str] = []
+    for community in communities:
+        pins_here = sorted(pin_nodes[n] for n in community if n in pin_nodes)
+        if pins_here:
+            names.append(pins_here[0])
+            continue
+        weight: Counter[str] = Counter()
+        sub: Counter[str] = Counter()
+        for module in community:
+            lines = program.modules[module].lines if module in program.modules else 1
+            weight[groups.get(module, module)] += lines
+            parts = module.split(".")
+            sub[parts[2] if len(parts) > 2 else parts[-1]] += lines
+        ranked = sorted(weight, key=lambda g: (-weight[g], g))
+        base = _dns_label(ranked[0]) if ranked else "service"
+        name = base
+        if name in taken:
+            name = _dns_label(f"{base}-{sorted(sub, key=lambda s: (-sub[s], s))[0]}")
+        counter = 2
+        while name in taken:
+            name = f"{base}-{counter}"
+            counter += 1
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _place_packages(assignment: dict[str, str], program: Program) -> None:
+    """A package ``__init__`` whose sub-modules are spread over several places runs in each of
+    them (importing ``a.b`` runs ``a/__init__``), so it belongs to the shared library."""
+    children: dict[str, set[str]] = defaultdict(set)
+    for module, place in assignment.items():
+        parts = module.split(".")
+        for i in range(1, len(parts)):
+            children[".".join(parts[:i])].add(place)
+    for package, places in children.items():
+        if package in assignment and program.modules[package].is_package:
+            own = assignment[package]
+            if len(places | {own}) > 1 and own != ENTRY:
+                assignment[package] = SHARED
