@@ -21,6 +21,8 @@ from toolkit._version import __version__
 
 # name -> "module:attribute". The one place commands are registered.
 COMMANDS: dict[str, str] = {
+    "split": "toolkit.cli._split:split",
+    "verify": "toolkit.cli._split:verify",
     "new": "toolkit.cli._new:new",
     "analyze": "toolkit.cli._analyze:analyze",
     "autoscale": "toolkit.cli._autoscale:autoscale",
