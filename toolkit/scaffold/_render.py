@@ -129,13 +129,19 @@ def render_service(
 
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.generate import generate_context, generate_files
-    from cookiecutter.prompt import prompt_for_config
 
     try:
         context = generate_context(
             context_file=str(template_dir() / "cookiecutter.json"), extra_context=overrides
         )
-        answers = dict(prompt_for_config(context, no_input=not interactive))
+        if interactive:
+            from cookiecutter.prompt import prompt_for_config  # imports rich: only when prompting
+
+            answers = dict(prompt_for_config(context, no_input=False))
+        else:
+            # Every value is given or a literal default (the one templated default,
+            # __package_name, is always set above), so there is nothing to prompt or render.
+            answers = dict(context["cookiecutter"])
     except CookiecutterException as err:
         raise OperationError(f"template context failed: {err}") from err
     if answers["service_name"] != name:  # changed at the prompt: validate the new one too
