@@ -114,3 +114,92 @@ def swarm_rm(name: str, volumes: bool, as_json: bool) -> None:
         emit_json("deploy swarm-rm", {"name": name, "removed": True, "volumes_removed": volumes})
         return
     click.echo(f"stack {name} removed")
+
+
+@deploy.command()
+@_stack_arg
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output directory.",
+)
+@_registry_opt
+@_tag_opt
+@_policy_opt
+@click.option(
+    "--hpa", is_flag=True, help="Also write HorizontalPodAutoscaler v2 objects equivalent to the policy."
+)
+@click.option("--keda", is_flag=True, help="Also write KEDA ScaledObjects equivalent to the policy.")
+@click.option(
+    "--env", "envs", multiple=True, metavar="NAME", help="Overlay per environment (default: dev, prod)."
+)
+@click.option(
+    "--autoscaler-image", help="Image with toolkit installed (default: [REGISTRY/]toolkit:VERSION)."
+)
+@click.option(
+    "--prometheus-url",
+    default="http://prometheus.monitoring.svc:9090",
+    show_default=True,
+    help="Prometheus for KEDA triggers.",
+)
+@click.option("--ingress-class", default="nginx", show_default=True, help="ingressClassName of the Ingress.")
+@click.option(
+    "--build-arg", "build_args", multiple=True, metavar="KEY=VALUE", help="As given to toolkit build."
+)
+@click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
+@json_option
+def k8s(
+    stack_dir: Path,
+    out_dir: Path,
+    registry: str | None,
+    tag: str | None,
+    policy_file: Path | None,
+    hpa: bool,
+    keda: bool,
+    envs: tuple[str, ...],
+    autoscaler_image: str | None,
+    prometheus_url: str,
+    ingress_class: str,
+    build_args: tuple[str, ...],
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Write Kubernetes manifests for STACK_DIR to --out DIR (kustomize: base/ and overlays/ENV/).
+
+    Images are referenced by the version tags `toolkit build --push REGISTRY` pushes. Apply
+    with `kubectl apply -k DIR/overlays/ENV`.
+    """
+    from toolkit.deploy._envs import check_env_name
+    from toolkit.deploy._k8s import DEFAULT_ENVS, deploy_k8s
+
+    if registry:
+        check_registry(registry)
+    if tag:
+        check_tag(tag)
+    for env in envs:
+        check_env_name(env)
+    result = deploy_k8s(
+        stack_dir,
+        out_dir,
+        registry=registry,
+        tag=tag,
+        build_args=parse_build_args(build_args),
+        policy_file=policy_file,
+        hpa=hpa,
+        keda=keda,
+        autoscaler_image=autoscaler_image,
+        prometheus_url=prometheus_url,
+        ingress_class=ingress_class,
+        envs=envs or DEFAULT_ENVS,
+        force=force,
+    )
+    if as_json:
+        emit_json("deploy k8s", result.to_json())
+        return
+    for warning in result.warnings:
+        info(f"warning: {warning}")
+    for path in result.files:
+        click.echo(str(path))
+    click.echo(f"apply with: kubectl apply -k {out_dir}/overlays/{(envs or DEFAULT_ENVS)[0]}")

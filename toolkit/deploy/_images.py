@@ -84,7 +84,7 @@ def service_tag(service: StackService, build_args: Mapping[str, str]) -> str:
     parts: list[str] = []
     answers = template_answers(service.build_context)
     if answers:
-        version = answers.get("template_version") or answers.get("_template_version")
+        version = answers.get("template_version")
         if isinstance(version, str) and version:
             parts.append(re.sub(r"[^A-Za-z0-9_.]", "_", version))
     parts.append(_git_version(service.build_context) or "h" + context_hash(service.build_context))

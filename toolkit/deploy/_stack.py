@@ -9,20 +9,16 @@ use are kept. Every target (images, environments, Swarm, Kubernetes) reads this 
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from toolkit import _docker
 from toolkit._errors import SourceTreeError
+from toolkit.scaffold._dockerfile import final_user
+from toolkit.scaffold._render import ANSWERS_FILE, read_answers
 
 COMPOSE_FILE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-
-# Files ``toolkit new`` / cookiecutter may leave in a service directory recording the answers
-# and template version it was rendered with (the first one found is used).
-ANSWERS_FILE_NAMES = (".toolkit-answers.json", ".toolkit.json", ".cookiecutter.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,32 +198,22 @@ def _port(expose: str | int) -> int:
     return int(str(expose).split("/", 1)[0])
 
 
-_USER_RE = re.compile(r"^\s*USER\s+(\S+)", re.IGNORECASE | re.MULTILINE)
-_FROM_RE = re.compile(r"^\s*FROM\s", re.IGNORECASE | re.MULTILINE)
-
-
 def dockerfile_numeric_user(text: str) -> int | None:
-    """The uid of the last ``USER`` of the final stage, if numeric (``USER 10001[:10001]``).
+    """The uid of the final stage's ``USER`` if numeric (``USER 10001[:10001]``), else None.
 
     Kubernetes can only verify ``runAsNonRoot`` against a numeric user, so a named user gives
     None and the caller decides what to do.
     """
-    stages = _FROM_RE.split(text)
-    users = _USER_RE.findall(stages[-1]) if stages else []
-    if not users:
-        return None
-    uid = users[-1].split(":", 1)[0]
+    user = final_user(text)
+    uid = user.split(":", 1)[0] if user else ""
     return int(uid) if uid.isdigit() else None
 
 
 def template_answers(context: Path) -> dict[str, Any] | None:
-    """The answers file ``toolkit new`` recorded in a service directory, if any."""
-    for name in ANSWERS_FILE_NAMES:
-        path = context / name
-        if path.is_file():
-            try:
-                doc = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return None
-            return doc if isinstance(doc, dict) else None
-    return None
+    """What ``toolkit new`` recorded in a service directory (template version...), if anything."""
+    if not (context / ANSWERS_FILE).is_file():
+        return None
+    try:
+        return read_answers(context)
+    except (OSError, ValueError, AssertionError):
+        return None
