@@ -24,14 +24,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from toolkit._errors import UsageError
 from toolkit.analyze._resolve import Program
 from toolkit.analyze.plan import ENTRY, SHARED
 
-TABLE_WEIGHT = 2.0
+TABLE_WEIGHT = 4.0
 STRUCTURE_WEIGHT = 1.0
 SEED = 7
 _ENTRY_NAMES = frozenset({"wsgi", "asgi", "manage", "__main__"})
@@ -54,21 +54,50 @@ class PinError(UsageError):
     """A ``--pin`` names a module that does not exist or a service name that is invalid."""
 
 
+def domain_depths(modules: Iterable[str]) -> dict[str, int]:
+    """For each module, the depth of the component that names its domain.
+
+    Start at the top-level packages; descend into a package while it is the only one, or while
+    one child holds most of the modules (``indico.modules.<domain>``, ``src.app.<domain>``), so
+    groups are the sub-packages a person would call the domains.
+    """
+    parts_of = {m: m.split(".") for m in modules}
+    depth_of_prefix: dict[tuple[str, ...], int] = {}
+
+    def expand(prefix: tuple[str, ...]) -> None:
+        depth_of_prefix[prefix] = len(prefix)
+        under = [p for p in parts_of.values() if len(p) > len(prefix) and tuple(p[: len(prefix)]) == prefix]
+        counts = Counter(p[len(prefix)] for p in under)
+        if not counts:
+            return
+        top, n = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        level = len(prefix)
+        grandchildren = {p[level + 1] for p in under if p[level] == top and len(p) > level + 1}
+        if (len(counts) == 1 or n > 0.5 * len(under)) and len(grandchildren) >= 2:
+            expand((*prefix, top))
+
+    expand(())
+    depths: dict[str, int] = {}
+    for module, parts in parts_of.items():
+        depth = 0
+        for prefix, d in depth_of_prefix.items():
+            if len(parts) > d and tuple(parts[:d]) == prefix:
+                depth = max(depth, d)
+        depths[module] = depth
+    return depths
+
+
 def group_of_factory(program: Program) -> dict[str, str]:
-    """module -> its 'naive' group: Django app, else top-level sub-package (or package)."""
-    packages = {m.split(".")[0] for m in program.modules}
+    """module -> its 'naive' group: its Django app, else its domain sub-package."""
     apps = sorted(program.installed_apps, key=len, reverse=True)
+    depths = domain_depths(program.modules)
     groups: dict[str, str] = {}
     for module in program.modules:
         app = next((a for a in apps if module == a or module.startswith(a + ".")), None)
         if app is not None:
             groups[module] = app.rsplit(".", 1)[-1]
-            continue
-        parts = module.split(".")
-        if len(packages) == 1 and len(parts) > 1:
-            groups[module] = parts[1]
         else:
-            groups[module] = parts[0]
+            groups[module] = module.split(".")[depths[module]]
     return groups
 
 
@@ -338,9 +367,11 @@ def _name_communities(
         sub: Counter[str] = Counter()
         for module in community:
             lines = program.modules[module].lines if module in program.modules else 1
-            weight[groups.get(module, module)] += lines
+            group = groups.get(module, module)
+            weight[group] += lines
             parts = module.split(".")
-            sub[parts[2] if len(parts) > 2 else parts[-1]] += lines
+            after = parts.index(group) + 1 if group in parts else len(parts) - 1
+            sub[parts[after] if after < len(parts) else parts[-1]] += lines
         ranked = sorted(weight, key=lambda g: (-weight[g], g))
         base = _dns_label(ranked[0]) if ranked else "service"
         name = base

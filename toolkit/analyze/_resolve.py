@@ -435,7 +435,7 @@ class _Resolver:
         apps = env.get("INSTALLED_APPS")
         if isinstance(apps, list):
             program.installed_apps = tuple(
-                a for a in apps if isinstance(a, str) and a.split(".")[0] in self.packages
+                self._app_package(a) for a in apps if isinstance(a, str) and a.split(".")[0] in self.packages
             )
         wsgi = env.get("WSGI_APPLICATION")
         if isinstance(wsgi, str) and "." in wsgi:
@@ -445,6 +445,16 @@ class _Resolver:
         if isinstance(urlconf, str) and urlconf in self.facts:
             program.entry_modules.add(urlconf)
             self._django_urls(urlconf, "/", set())
+
+    def _app_package(self, entry: str) -> str:
+        """``proj.shop.apps.ShopConfig`` (an AppConfig path) -> ``proj.shop``; a package stays."""
+        if entry in self.facts:
+            return entry
+        split = self.module_prefix(entry)
+        if split is not None and split[1]:
+            module = split[0]
+            return module.rpartition(".")[0] if module.endswith(".apps") else module
+        return entry
 
     def _django_app_labels(self) -> Any:
         """module -> Django app label: AppConfig ``label``, else the app's last name part."""

@@ -421,7 +421,10 @@ def scan_source(module: str, rel_path: str, is_package: bool, data: bytes) -> Mo
     try:
         tree = ast.parse(data, filename=rel_path)
     except SyntaxError as err:
-        facts.error = f"syntax error: {err.msg} (line {err.lineno})"
+        if any(word in err.msg.lower() for word in ("utf-8", "decode", "null bytes", "encoding")):
+            facts.error = f"undecodable: {err.msg}"
+        else:
+            facts.error = f"syntax error: {err.msg} (line {err.lineno})"
         return facts
     except (ValueError, UnicodeDecodeError) as err:
         facts.error = f"undecodable: {err}"
