@@ -35,7 +35,7 @@ from toolkit._errors import InvalidNameError, TargetExistsError, UsageError
 from toolkit._version import __version__
 from toolkit.deploy._images import ServiceImage, stack_images
 from toolkit.deploy._nginx import Route, gateway_routes
-from toolkit.deploy._stack import Stack, StackService, load_stack
+from toolkit.deploy._stack import Stack, StackService, format_memory, load_stack, resource_amounts
 from toolkit.scale import (
     MetricKind,
     Policy,
@@ -78,26 +78,11 @@ def _cpu(cores: float) -> str:
     return f"{round(cores * 1000)}m"
 
 
-def _mem(value_bytes: int) -> str:
-    for unit, size in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-        if value_bytes % size == 0:
-            return f"{value_bytes // size}{unit}"
-    return str(value_bytes)
-
-
 def _resources(service: StackService) -> dict[str, Any]:
     """Limits from compose; requests from compose reservations, else equal to the limits
     (Guaranteed QoS, and a CPU request is what a CPU-based HPA measures against)."""
-    limits: dict[str, str] = {}
-    if service.cpu_limit:
-        limits["cpu"] = _cpu(service.cpu_limit)
-    if service.memory_limit_bytes:
-        limits["memory"] = _mem(service.memory_limit_bytes)
-    requests = dict(limits)
-    if service.cpu_reservation:
-        requests["cpu"] = _cpu(service.cpu_reservation)
-    if service.memory_reservation_bytes:
-        requests["memory"] = _mem(service.memory_reservation_bytes)
+    limits, reservations = resource_amounts(service, _cpu, lambda b: format_memory(b, "i"))
+    requests = {**limits, **reservations}
     return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
 
 

@@ -9,6 +9,7 @@ use are kept. Every target (images, environments, Swarm, Kubernetes) reads this 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,32 @@ def _service(name: str, raw: dict[str, Any]) -> StackService:
 def _port(expose: str | int) -> int:
     """``expose`` entries are ``"8000"`` or ``"8000/tcp"``."""
     return int(str(expose).split("/", 1)[0])
+
+
+def format_memory(value_bytes: int, suffix: str = "") -> str:
+    """Bytes in the largest whole unit: ``64M`` for Swarm, ``64Mi`` (``suffix="i"``) for Kubernetes."""
+    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if value_bytes % size == 0:
+            return f"{value_bytes // size}{unit}{suffix}"
+    return str(value_bytes)
+
+
+def resource_amounts(
+    service: StackService, cpu: Callable[[float], str], memory: Callable[[int], str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(limits, reservations) from compose, keyed ``cpu``/``memory`` and formatted for a target."""
+
+    def pair(cores: float | None, value_bytes: int | None) -> dict[str, str]:
+        amounts = {
+            "cpu": cpu(cores) if cores else None,
+            "memory": memory(value_bytes) if value_bytes else None,
+        }
+        return {k: v for k, v in amounts.items() if v is not None}
+
+    return (
+        pair(service.cpu_limit, service.memory_limit_bytes),
+        pair(service.cpu_reservation, service.memory_reservation_bytes),
+    )
 
 
 def dockerfile_numeric_user(text: str) -> int | None:

@@ -39,7 +39,7 @@ from toolkit import _docker
 from toolkit._errors import BackendError, UsageError
 from toolkit.backends._engine import METRICS_PORT_LABEL
 from toolkit.deploy._images import ServiceImage, build_stack, stack_images
-from toolkit.deploy._stack import Stack, StackService, load_stack
+from toolkit.deploy._stack import Stack, StackService, format_memory, load_stack, resource_amounts
 from toolkit.deploy._state import state_dir
 from toolkit.scale import load_policy
 
@@ -71,25 +71,11 @@ def _ns_duration(value: Any) -> str | None:
     return str(value)
 
 
-def _memory(value_bytes: int) -> str:
-    for unit, size in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if value_bytes % size == 0:
-            return f"{value_bytes // size}{unit}"
-    return str(value_bytes)
-
-
 def _resources(service: StackService) -> dict[str, Any]:
-    limits: dict[str, Any] = {}
-    reservations: dict[str, Any] = {}
-    if service.cpu_limit:
-        limits["cpus"] = f"{service.cpu_limit:g}"
-    if service.memory_limit_bytes:
-        limits["memory"] = _memory(service.memory_limit_bytes)
-    if service.cpu_reservation:
-        reservations["cpus"] = f"{service.cpu_reservation:g}"
-    if service.memory_reservation_bytes:
-        reservations["memory"] = _memory(service.memory_reservation_bytes)
-    return {k: v for k, v in (("limits", limits), ("reservations", reservations)) if v}
+    limits, reservations = resource_amounts(service, lambda cores: f"{cores:g}", format_memory)
+    rename = {"cpu": "cpus", "memory": "memory"}
+    sections = (("limits", limits), ("reservations", reservations))
+    return {name: {rename[k]: v for k, v in amounts.items()} for name, amounts in sections if amounts}
 
 
 def _healthcheck(service: StackService) -> dict[str, Any] | None:
