@@ -28,10 +28,12 @@ def shop_runtime(tmp_path_factory: pytest.TempPathFactory) -> object:
     """The real shop, imported in this test process only to serve as an oracle."""
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp_path_factory.mktemp('db') / 'shop.db'}")
     sys.path.insert(0, str(SHOP))
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the example's tree
     try:
         import shop.main
     finally:
         sys.path.remove(str(SHOP))
+        sys.dont_write_bytecode = False
     return shop.main
 
 

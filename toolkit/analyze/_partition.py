@@ -11,7 +11,8 @@ densely connected groups; then the constraints are applied:
   library (copied into every service) instead of gluing services together;
 * composition roots (the app object's module, the root URLconf, WSGI/ASGI entry points) are
   ``entry`` modules: every service gets its own, so they belong to none;
-* ``--pin MODULE=SERVICE`` fixes modules (or whole packages) to a named service;
+* ``--pin MODULE=SERVICE`` fixes modules (or whole packages) to a named service (and a
+  community made mostly of modules pinned to one service joins it);
 * ``--services N`` searches the resolution for N communities, merging the most connected
   pair when the search cannot hit N exactly; ``--resolution R`` is passed to Louvain.
 
@@ -279,33 +280,15 @@ def partition(
         if parent in node_set:
             _add_weight(graph, module, parent, STRUCTURE_WEIGHT)
 
-    # Pins: contract each pinned service into one node so Louvain keeps it together.
-    contracted = graph
-    pin_nodes: dict[str, str] = {}
-    if pinned:
-        contracted = nx.Graph()
-        rep = {m: f"@pin:{pinned[m]}" if m in pinned else m for m in nodes}
-        contracted.add_nodes_from(sorted(set(rep.values())))
-        for a, b, data in graph.edges(data=True):
-            ra, rb = rep[a], rep[b]
-            if ra != rb:
-                _add_weight(contracted, ra, rb, data["weight"])
-        pin_nodes = {f"@pin:{s}": s for s in set(pinned.values())}
+    communities = _communities(graph, services, resolution) if nodes else []
 
-    communities = _communities(contracted, services, resolution) if nodes else []
-
+    # Pins override Louvain for the pinned modules; a community made mostly (by lines) of
+    # modules pinned to one service takes that service's name for its other modules too.
     assignment: dict[str, str] = {}
-    names = _name_communities(communities, groups, program, pin_nodes)
+    names = _name_communities(communities, groups, program, pinned)
     for community, name in zip(communities, names, strict=True):
-        for node in community:
-            if node in pin_nodes:
-                for module, service in pinned.items():
-                    if service == pin_nodes[node]:
-                        assignment[module] = service
-            else:
-                assignment[node] = name
-    # Two pins in one community: each non-pinned module goes to the pin it is most tied to.
-    _separate_pins(graph, assignment, pinned, communities, pin_nodes)
+        for module in community:
+            assignment[module] = pinned.get(module, name)
     for module in shared:
         assignment[module] = SHARED
     for module in entry:
@@ -330,53 +313,49 @@ def _add_weight(graph: object, a: str, b: str, weight: float) -> None:
         graph.add_edge(a, b, weight=weight)
 
 
-def _separate_pins(
-    graph: object,
-    assignment: dict[str, str],
-    pinned: Mapping[str, str],
-    communities: list[set[str]],
-    pin_nodes: Mapping[str, str],
-) -> None:
-    import networkx as nx
-
-    assert isinstance(graph, nx.Graph)
-    for community in communities:
-        pins_here = sorted(pin_nodes[n] for n in community if n in pin_nodes)
-        if len(pins_here) < 2:
-            continue
-        for node in sorted(n for n in community if n not in pin_nodes):
-            ties: Counter[str] = Counter()
-            for neighbour, data in graph[node].items():
-                if neighbour in pinned and pinned[neighbour] in pins_here:
-                    ties[pinned[neighbour]] += data["weight"]
-            assignment[node] = max(sorted(ties), key=lambda s: ties[s]) if ties else pins_here[0]
-
-
 def _name_communities(
-    communities: list[set[str]], groups: Mapping[str, str], program: Program, pin_nodes: Mapping[str, str]
+    communities: list[set[str]], groups: Mapping[str, str], program: Program, pinned: Mapping[str, str]
 ) -> list[str]:
-    """Name each community after its dominant group (weighted by lines), unique, DNS-safe."""
-    taken = set(pin_nodes.values()) | {SHARED, ENTRY}
-    names: list[str] = []
+    """Name each community after its dominant group (weighted by lines), unique and DNS-safe.
+
+    A pin's service name goes to the community that would carry that name anyway (so
+    ``--pin shop.cart.service=orders`` moves one module into the orders service), else to a
+    community made mostly (by lines) of modules pinned to it.
+    """
+    bases: list[str] = []
+    subs: list[str] = []
     for community in communities:
-        pins_here = sorted(pin_nodes[n] for n in community if n in pin_nodes)
-        if pins_here:
-            names.append(pins_here[0])
-            continue
         weight: Counter[str] = Counter()
         sub: Counter[str] = Counter()
         for module in community:
-            lines = program.modules[module].lines if module in program.modules else 1
+            lines = program.modules[module].lines
             group = groups.get(module, module)
             weight[group] += lines
             parts = module.split(".")
             after = parts.index(group) + 1 if group in parts else len(parts) - 1
             sub[parts[after] if after < len(parts) else parts[-1]] += lines
-        ranked = sorted(weight, key=lambda g: (-weight[g], g))
-        base = _dns_label(ranked[0]) if ranked else "service"
+        bases.append(_dns_label(sorted(weight, key=lambda g: (-weight[g], g))[0]) if weight else "service")
+        subs.append(sorted(sub, key=lambda x: (-sub[x], x))[0] if sub else "")
+    claimed: dict[int, str] = {}
+    for service in sorted(set(pinned.values())):
+        same_name = [i for i, base in enumerate(bases) if base == service and i not in claimed]
+        if same_name:
+            claimed[same_name[0]] = service  # communities are sorted largest first
+            continue
+        for index, community in enumerate(communities):
+            pinned_lines = sum(program.modules[m].lines for m in community if pinned.get(m) == service)
+            if index not in claimed and pinned_lines * 2 > sum(program.modules[m].lines for m in community):
+                claimed[index] = service
+                break
+    taken = set(pinned.values()) | {SHARED, ENTRY}
+    names: list[str] = []
+    for index, base in enumerate(bases):
+        if index in claimed:
+            names.append(claimed[index])
+            continue
         name = base
         if name in taken:
-            name = _dns_label(f"{base}-{sorted(sub, key=lambda s: (-sub[s], s))[0]}")
+            name = _dns_label(f"{base}-{subs[index]}")
         counter = 2
         while name in taken:
             name = f"{base}-{counter}"
