@@ -61,7 +61,7 @@ def _build(project: Path, tag: str, base_image: str, *, no_cache: bool = False) 
     return time.perf_counter() - started
 
 
-def _start_to_healthy_s(tag: str, timeout_s: float = 30.0) -> float:
+def _start_to_healthy_s(tag: str, timeout_s: float = 120.0) -> float:
     started = time.perf_counter()
     container = _docker.run(["run", "--detach", "--publish", "127.0.0.1::8000", tag]).stdout.strip()
     try:
