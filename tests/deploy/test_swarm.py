@@ -81,6 +81,19 @@ def test_policy_sets_initial_replicas(shop_stack: Path, tmp_path: Path) -> None:
     assert doc["services"]["orders"]["image"].endswith("-orders:t1")
 
 
+def test_a_stack_without_a_fixed_port_gets_one_and_keeps_it(tmp_path: Path) -> None:
+    from toolkit.scaffold import render_service
+
+    service_dir = render_service("tkt-swarm-one", tmp_path / "src")
+    args = ["deploy", "swarm", str(service_dir), "--no-build", "--no-apply"]
+    first = run_json(*args)
+    second = run_json(*args)
+    assert first["url"] is not None and first["url"] == second["url"]
+    doc = yaml.safe_load(Path(first["stack_file"]).read_text())
+    (port,) = doc["services"]["tkt-swarm-one"]["ports"]
+    assert (port["target"], port["mode"]) == (8000, "host")
+
+
 class _Poller(threading.Thread):
     """Requests the gateway in a loop and counts answers and failures."""
 

@@ -40,7 +40,7 @@ from toolkit._errors import BackendError, UsageError
 from toolkit.backends._engine import METRICS_PORT_LABEL
 from toolkit.deploy._images import ServiceImage, build_stack, stack_images
 from toolkit.deploy._stack import Stack, StackService, format_memory, load_stack, resource_amounts
-from toolkit.deploy._state import state_dir
+from toolkit.deploy._state import free_port, state_dir
 from toolkit.scale import load_policy
 
 STACK_FILE_VERSION = "3.8"
@@ -304,6 +304,14 @@ def policy_replicas(policy_file: Path | None, stack: Stack) -> dict[str, int]:
     return {name: policy.services[name].min_replicas for name in stack.services if name in policy.services}
 
 
+def _previous_port(path: Path, gateway: str) -> int | None:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return int(doc["services"][gateway]["ports"][0]["published"])
+    except (OSError, ValueError, TypeError, KeyError, IndexError, yaml.YAMLError):
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class SwarmDeployment:
     name: str
@@ -354,10 +362,14 @@ def deploy_swarm(
         )
     else:
         images = list(stack_images(stack, registry=registry, tag=tag, build_args=build_args or {}).values())
+    path = out or state_dir("swarm", name) / "stack.yaml"
+    if port is None and not any(p.published for p in stack.gateway.ports):
+        # No fixed port in compose (a `toolkit new` service): keep the one chosen last time.
+        port = _previous_port(path, stack.gateway.name) or free_port()
     doc = stack_file(
         stack, {i.service: i for i in images}, replicas=replicas, published_port=port, routing=routing
     )
-    path = write_stack_file(doc, out or state_dir("swarm", name) / "stack.yaml")
+    write_stack_file(doc, path)
     published = [
         p["published"] for p in doc["services"][stack.gateway.name].get("ports", []) if p.get("published")
     ]
