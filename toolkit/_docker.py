@@ -24,9 +24,24 @@ from toolkit._errors import DockerError
 DEFAULT_TIMEOUT_S = 600.0
 
 
+# Options whose value is the next word, so the value is not mistaken for a subcommand.
+_VALUE_OPTIONS = frozenset(
+    {"--file", "-f", "--project-name", "-p", "--project-directory", "--env-file", "--profile", "--format"}
+)
+
+
 def _command_line(args: Sequence[str]) -> str:
-    """A short readable form of a command for error messages (``docker compose up``)."""
-    words = [a for a in args if not a.startswith("-")]
+    """A short readable form of a command for error messages: ``compose up``, ``image
+    inspect NAME`` (global options and their values left out)."""
+    words: list[str] = []
+    skip_next = False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+        elif arg in _VALUE_OPTIONS:
+            skip_next = True
+        elif not arg.startswith("-"):
+            words.append(arg)
     return " ".join(words[:3])
 
 
@@ -66,6 +81,9 @@ def run(
         )
     except subprocess.TimeoutExpired as err:
         raise DockerError(f"docker {_command_line(args)} timed out after {timeout_s:.0f} s") from err
+    except OSError as err:  # e.g. the working directory (a compose file's folder) is missing
+        what = f"{err.strerror}: {err.filename}"
+        raise DockerError(f"docker {_command_line(args)} could not start: {what}") from err
     if check and proc.returncode != 0:
         detail = _last_line(proc.stderr or proc.stdout)
         raise DockerError(f"docker {_command_line(args)} failed (exit {proc.returncode}): {detail}")
