@@ -153,7 +153,7 @@ def _service_layout(
     index: CodeIndex, plan: SplitPlan, service: str, findings: list[Finding]
 ) -> ServiceLayout:
     roots = [m for s in plan.services if s.name == service for m in s.modules]
-    roots += [m for m in index.modules if _in_shared(m, plan)]
+    roots += [m for m in plan.shared if m in index.modules]
     roots.append(plan.app_module)
     local: set[str] = set()
     pending = list(roots)
@@ -210,7 +210,3 @@ def _service_layout(
         verdict = judge(index.modules[target], names)
         proxies[target] = Proxy(target, plan.owner(target) or "?", verdict.functions, verdict.constants)
     return ServiceLayout(service, sorted(local), proxies, copies)
-
-
-def _in_shared(module: str, plan: SplitPlan) -> bool:
-    return any(module == s or module.startswith(s + ".") for s in plan.shared)

@@ -152,12 +152,10 @@ def _function_problems(
     problem = _annotation_problem(func.returns)
     if problem:
         problems.append((func.lineno, f"{where}: return value {problem}"))
-    for node in body:
-        if isinstance(node, ast.Name) and node.id in mutable:
-            problems.append(
-                (node.lineno, f"{where} uses module-level mutable state {node.id} (line {mutable[node.id]})")
-            )
-            break
+    uses = sorted((n.lineno, n.id) for n in body if isinstance(n, ast.Name) and n.id in mutable)
+    if uses:
+        line, name = uses[0]
+        problems.append((line, f"{where} uses module-level mutable state {name} (line {mutable[name]})"))
     return problems
 
 

@@ -128,17 +128,13 @@ def split(source: Path, out: Path, plan: Plan | None = None, force: bool = False
 
 
 def _default_plan(source: Path) -> Plan:
+    """``plan.yaml`` next to the code if the user keeps one there, else a fresh analysis."""
     candidate = source / "plan.yaml"
     if candidate.is_file():
         return load_plan(candidate)
-    from toolkit import analyze
+    from toolkit.analyze import analyze
 
-    run = getattr(analyze, "analyze", None)
-    if run is None:
-        raise UsageError(f"no --plan given and no plan.yaml in {source}: run `toolkit analyze` first")
-    plan = run(source)
-    assert isinstance(plan, Plan)
-    return plan
+    return analyze(source).plan
 
 
 def _write(out: Path, files: dict[str, bytes]) -> None:

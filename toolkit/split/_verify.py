@@ -358,7 +358,9 @@ def verify(
         spec = httpx.get(f"{monolith_url}/openapi.json", timeout=10).json()
         inventory = route_inventory(out)
         generated = requests_from_openapi(spec, inventory)
-        stack = stack_up(out, project=project, base_image=base_image, scale=scale)
+        # A project of its own, so verifying never touches a stack the user runs from ``out``.
+        own_project = project or f"{manifest['project']}-verify"
+        stack = stack_up(out, project=own_project, base_image=base_image, scale=scale)
         try:
             report = compare([*generated, *recorded_requests], monolith_url, stack.gateway_url, ignore_fields)
         finally:
