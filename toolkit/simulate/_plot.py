@@ -33,6 +33,8 @@ def plot_comparison(comparison: Comparison, path: str | Path, *, force: bool = F
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'toolkit[plot]'") from None
 
@@ -52,14 +54,16 @@ def plot_comparison(comparison: Comparison, path: str | Path, *, force: bool = F
     top = axes[0]
     top.fill_between(x, first.load_rps, step="post", color="#999999", alpha=0.6, linewidth=0)
     top.set_ylabel("requests/s")
-    top.set_title(f"{Path(comparison.trace.source).name}: load (max per {first.bucket_s} s)", loc="left")
+    top.set_title(
+        f"{Path(comparison.trace.source).name}: load (max per {first.bucket_s} s)", loc="left", pad=14
+    )
     need = first.load_rps / capacity
     ymax = max(float(need.max()), *(float(r.timeline.ready.max()) for r in results)) * 1.1 + 1
     for i, (ax, result) in enumerate(zip(axes[1:], results, strict=True)):
         colour = _COLOURS[i % len(_COLOURS)]
         line = result.timeline
-        ax.fill_between(x, need, step="post", color="#bbbbbb", alpha=0.7, linewidth=0, label="needed at 100%")
-        ax.step(x, line.ready, where="post", color=colour, linewidth=1.3, label="ready replicas")
+        ax.fill_between(x, need, step="post", color="#bbbbbb", alpha=0.7, linewidth=0)
+        ax.step(x, line.ready, where="post", color=colour, linewidth=1.3)
         bad = line.violation_s > 0
         if bad.any():
             ax.plot(
@@ -76,7 +80,20 @@ def plot_comparison(comparison: Comparison, path: str | Path, *, force: bool = F
         )
         ax.set_ylim(-ymax * 0.04, ymax)
         ax.set_ylabel("replicas")
-        ax.legend(loc="upper right", fontsize=8, ncol=3, frameon=False)
+    axes[-1].legend(
+        handles=[
+            Patch(color="#bbbbbb", label="replicas needed at 100% (load / capacity)"),
+            Line2D([], [], color="#333333", label="ready replicas (one colour per policy)"),
+            Line2D(
+                [], [], color="#d62728", marker="|", linestyle="", markersize=9, label="SLO-violating seconds"
+            ),
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.32),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
     axes[-1].set_xlabel(unit)
     axes[-1].set_xlim(float(x[0]), float(x[-1]) if x[-1] > x[0] else 1.0)
     fig.savefig(target, dpi=110, bbox_inches="tight")
