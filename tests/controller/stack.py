@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import tempfile
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from toolkit import _docker
@@ -45,20 +45,20 @@ def gateway_image(base_image: str) -> str:
     return GATEWAY_IMAGE
 
 
-def nginx_conf(services: Sequence[str], resolver: str = "127.0.0.11", name_suffix: str = "") -> str:
-    """A gateway routing ``/<svc>/...`` to ``<svc>:8000``, re-resolving names every second so
-    replicas added or removed by the autoscaler get (or stop getting) traffic at once; a
+def nginx_conf(routes: Mapping[str, str], resolver: str = "127.0.0.11") -> str:
+    """A gateway routing ``/<route>/...`` to ``<host>:8000``, re-resolving names every second
+    so replicas added or removed by the autoscaler get (or stop getting) traffic at once; a
     refused connection is retried on another replica."""
     locations = "\n".join(
         textwrap.dedent(
             f"""\
-            location /{svc}/ {{
-                set $upstream_{svc.replace("-", "_")} {svc}{name_suffix};
-                rewrite ^/{svc}/(.*)$ /$1 break;
-                proxy_pass http://$upstream_{svc.replace("-", "_")}:{SERVICE_PORT};
+            location /{route}/ {{
+                set $upstream_{index} {host};
+                rewrite ^/{route}/(.*)$ /$1 break;
+                proxy_pass http://$upstream_{index}:{SERVICE_PORT};
             }}"""
         )
-        for svc in services
+        for index, (route, host) in enumerate(sorted(routes.items()))
     )
     return textwrap.dedent(
         """\
@@ -95,7 +95,7 @@ def compose_stack(directory: Path, services: Sequence[str], *, gateway: bool = T
             "    stop_grace_period: 10s",
         ]
     if gateway:
-        (directory / "nginx.conf").write_text(nginx_conf(services))
+        (directory / "nginx.conf").write_text(nginx_conf({svc: svc for svc in services}))
         lines += [
             "  gateway:",
             f"    image: {GATEWAY_IMAGE}",

@@ -1,4 +1,7 @@
-"""A real Prometheus server (the Debian binary) for the metrics tests."""
+"""A real Prometheus server (the Debian binary) for the metrics and end-to-end tests.
+
+``start_prometheus`` is importable (``from metrics.conftest import ...``) by other test
+directories; the ``prometheus`` fixture wraps it for this one."""
 
 from __future__ import annotations
 
@@ -25,6 +28,11 @@ def free_port() -> int:
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
     """``start(scrape_configs) -> url``: Prometheus on 127.0.0.1 scraping every second."""
+    yield from prometheus_starter(tmp_path)
+
+
+def prometheus_starter(tmp_path: Path) -> Iterator[StartPrometheus]:
+    """Generator behind the fixture: yields ``start``, then stops what it started."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("prometheus binary not installed (apt-get install prometheus)")

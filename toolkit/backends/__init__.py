@@ -77,6 +77,7 @@ class BackendOptions:
     docker_host: str = "unix:///var/run/docker.sock"
     lock_dir: str | None = None  # compose/swarm lock files; None = the runtime dir
     metrics_port: int | None = None  # override the port replicas serve /metrics on
+    network: str | None = None  # compose/swarm: the network whose replica addresses to scrape
 
 
 # name -> "module:class". The one place backends are registered.

@@ -66,10 +66,14 @@ class EngineClient:
         return response.json()
 
 
-def container_address(container: Mapping[str, Any], port: int) -> str | None:
-    """``ip:port`` of a container on the first (by name) network it has an address on."""
+def container_address(container: Mapping[str, Any], port: int, network: str | None = None) -> str | None:
+    """``ip:port`` of a container on ``network``, or on the first (by name) network it has an
+    address on. Naming the network matters when replicas sit on several (an overlay for
+    service-to-service traffic and a bridge the controller's host can reach)."""
     networks = (container.get("NetworkSettings") or {}).get("Networks") or {}
-    for name in sorted(networks):
+    for name in [network] if network else sorted(networks):
+        if name not in networks:
+            continue
         ip = (networks[name] or {}).get("IPAddress")
         if ip:
             return f"{ip}:{port}"

@@ -79,7 +79,7 @@ class ComposeBackend:
                     int(p["PrivatePort"]) for p in container.get("Ports") or [] if p.get("Type") == "tcp"
                 ]
                 port = metrics_port(container["Labels"], exposed, self._options.metrics_port)
-                address = container_address(container, port)
+                address = container_address(container, port, self._options.network)
                 if address is not None:
                     ready = container_ready(container)
                     targets.append(

@@ -55,7 +55,7 @@ class SwarmBackend:
             port = self._port(service)
             targets = []
             for task in sorted(running, key=lambda t: t.get("Slot", 0)):
-                address = _task_address(task, containers.get(task["ID"]), port)
+                address = _task_address(task, containers.get(task["ID"]), port, self._options.network)
                 if address is not None:
                     targets.append(ReplicaTarget(replica_id=task["ID"], address=address))
             result[service["Spec"]["Name"]] = ServiceState(
@@ -93,10 +93,14 @@ def _replicas_field(service: Mapping[str, Any]) -> int | None:
     return None if replicated is None else int(replicated.get("Replicas", 0))
 
 
-def _task_address(task: Mapping[str, Any], container: Mapping[str, Any] | None, port: int) -> str | None:
+def _task_address(
+    task: Mapping[str, Any], container: Mapping[str, Any] | None, port: int, network: str | None
+) -> str | None:
     if container is not None:
-        return container_address(container, port)
+        return container_address(container, port, network)
     for attachment in task.get("NetworksAttachments") or []:
+        if network and attachment["Network"]["Spec"]["Name"] != network:
+            continue
         for cidr in attachment.get("Addresses") or []:
             return f"{cidr.split('/')[0]}:{port}"
     return None

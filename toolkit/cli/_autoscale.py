@@ -76,6 +76,11 @@ from toolkit.scale.controller import Controller, TickReport
     "--metrics-port", type=click.IntRange(1, 65535), default=None, help="Port replicas serve /metrics on."
 )
 @click.option(
+    "--network",
+    default=None,
+    help="compose/swarm: scrape replicas at their address on this network (default: the first).",
+)
+@click.option(
     "--lock-dir", type=click.Path(file_okay=False), default=None, help="Where compose/swarm lock files live."
 )
 @click.option("--dry-run", is_flag=True, help="Decide and log, never change a replica count.")
@@ -102,6 +107,7 @@ def autoscale(
     selector: str,
     kubeconfig: str | None,
     metrics_port: int | None,
+    network: str | None,
     lock_dir: str | None,
     dry_run: bool,
     once: bool,
@@ -133,6 +139,7 @@ def autoscale(
             kubeconfig=kubeconfig,
             lock_dir=lock_dir,
             metrics_port=metrics_port,
+            network=network,
         ),
     )
     source = make_source(

@@ -1,0 +1,290 @@
+"""End to end: two generated services behind an nginx gateway, real load from ``hey``, the
+real ``toolkit autoscale`` process scaling them. Once with the direct-scrape source, once
+with a real Prometheus discovering the containers through ``docker_sd_configs``, and once on a
+single-node Swarm.
+
+Every run checks the issue's promises: load on A alone takes A from 1 to at least 3
+replicas within 60 s while B stays at 1; when the load stops, A returns to 1 after its
+(test-shortened, 15 s) scale-down window; under 0.1% of requests through the gateway fail,
+including those sent while replicas are being removed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from metrics.conftest import StartPrometheus, free_port, prometheus_starter
+
+from toolkit import _docker
+from toolkit.backends import BackendOptions, ServiceState, make_backend
+
+from .stack import SERVICE_PORT, compose_stack, gateway_image, nginx_conf, service_image
+
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("hey") is None, reason="hey (HTTP load generator) not installed"),
+]
+
+SCALE_DOWN_WINDOW_S = 15
+LOAD_S = 30
+TARGET_RPS = 10.0
+
+
+@dataclass
+class Stack:
+    gateway_url: str
+    a: str  # service names as the backend knows them
+    b: str
+    snapshot: Callable[[], Mapping[str, ServiceState]]
+    controller_args: list[str]
+
+
+def _policy(path: Path, a: str, b: str) -> Path:
+    body = "version: 1\nservices:\n"
+    for name in (a, b):
+        body += (
+            f"  {name}:\n    algorithm: hpa\n    metric: rps_per_replica\n    target: {TARGET_RPS}\n"
+            f"    min_replicas: 1\n    max_replicas: 4\n    period_s: 3\n"
+            f"    scale_down: {{stabilization_window_s: {SCALE_DOWN_WINDOW_S}}}\n"
+        )
+    path.write_text(body)
+    return path
+
+
+def _hey(url: str, *, seconds: int, workers: int, rps_per_worker: float) -> subprocess.Popen[str]:
+    args = ["hey", "-z", f"{seconds}s", "-c", str(workers), "-q", str(rps_per_worker), "-t", "10", url]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _hey_result(proc: subprocess.Popen[str]) -> tuple[int, int]:
+    """(requests, failed) from hey's report: non-2xx responses plus transport errors."""
+    out, _ = proc.communicate(timeout=120)
+    ok = failed = 0
+    section = ""
+    for line in out.splitlines():
+        if line.startswith("Status code distribution"):
+            section = "status"
+        elif line.startswith("Error distribution"):
+            section = "errors"
+        m = re.match(r"\s*\[(\d+)\]\s+(\d+)", line)
+        if m and section == "status":
+            code, count = int(m[1]), int(m[2])
+            ok, failed = (ok + count, failed) if 200 <= code < 300 else (ok, failed + count)
+        elif m and section == "errors":
+            failed += int(m[1])
+    assert ok + failed > 0, f"hey reported nothing:\n{out[-2000:]}"
+    return ok + failed, failed
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float, every_s: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every_s)
+    return predicate()
+
+
+def run_scenario(stack: Stack, tmp_path: Path) -> None:
+    policy = _policy(tmp_path / "scaling.yaml", stack.a, stack.b)
+    log_path = tmp_path / "autoscale.log"
+    listen = f"127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "toolkit", "autoscale", "--policy", str(policy), "--listen", listen]
+    with log_path.open("w") as log:
+        controller = subprocess.Popen(
+            [*command, *stack.controller_args, "--lock-dir", str(tmp_path)], stdout=log, stderr=log, text=True
+        )
+    try:
+        assert _wait(lambda: "decision" in log_path.read_text(), 30), log_path.read_text()[-2000:]
+        counts: list[tuple[float, int, int]] = []
+
+        def record() -> tuple[int, int]:
+            snapshot = stack.snapshot()
+            a, b = snapshot[stack.a].spec_replicas, snapshot[stack.b].spec_replicas
+            counts.append((time.monotonic(), a, b))
+            return a, b
+
+        start = time.monotonic()
+        load_a = _hey(f"{stack.gateway_url}/a/items/1", seconds=LOAD_S, workers=4, rps_per_worker=10)
+        load_b = _hey(f"{stack.gateway_url}/b/items/2", seconds=LOAD_S + 40, workers=1, rps_per_worker=2)
+        assert _wait(lambda: record()[0] >= 3, 60), f"A did not reach 3 replicas in 60 s: {counts}"
+        reached_s = time.monotonic() - start
+        requests_a, failed_a = _hey_result(load_a)
+        stopped = time.monotonic()
+        # Light traffic on A while its replicas are removed: the gateway must not lose it.
+        trickle = _hey(f"{stack.gateway_url}/a/items/3", seconds=35, workers=2, rps_per_worker=2)
+        assert _wait(lambda: record()[0] == 1, SCALE_DOWN_WINDOW_S + 40), f"A did not return to 1: {counts}"
+        back_s = time.monotonic() - stopped
+        requests_t, failed_t = _hey_result(trickle)
+        requests_b, failed_b = _hey_result(load_b)
+        assert max(b for _, _, b in counts) == 1, f"B scaled: {counts}"
+        assert back_s >= SCALE_DOWN_WINDOW_S - 3  # not before its window
+        total, failed = requests_a + requests_t + requests_b, failed_a + failed_t + failed_b
+        assert failed / total < 0.001, f"{failed} of {total} requests failed"
+        metrics = httpx.get(f"http://{listen}/metrics", timeout=5).text
+        assert f'toolkit_autoscale_scale_actions_total{{direction="up",service="{stack.a}"}}' in metrics
+        print(
+            f"A reached >=3 after {reached_s:.1f} s; back to 1 {back_s:.1f} s after load;"
+            f" {failed}/{total} failed"
+        )
+    finally:
+        controller.send_signal(signal.SIGTERM)
+        code = controller.wait(timeout=30)
+    assert code == 0, log_path.read_text()[-2000:]
+    decisions = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    keys = {"service", "current", "desired", "metric_value", "reason"}
+    assert decisions and all(keys <= set(d) for d in decisions if d["event"] == "decision")
+
+
+# --- compose ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def compose_stack_up(tmp_path: Path, base_image: str) -> Iterator[tuple[str, Stack]]:
+    service_image(base_image)
+    gateway_image(base_image)
+    project = f"tkt-as-e2e-{uuid.uuid4().hex[:6]}"
+    compose_file = compose_stack(tmp_path, ["a", "b"])
+    _docker.compose_up([compose_file], project, timeout_s=120)
+    try:
+        host, port = _docker.compose_port([compose_file], project, "gateway", 8080)
+        backend = make_backend("compose", BackendOptions(project=project))
+        stack = Stack(
+            f"http://{host}:{port}", "a", "b", backend.snapshot, ["--backend", "compose", "-p", project]
+        )
+        yield project, stack
+    finally:
+        _docker.compose_down([compose_file], project)
+
+
+def test_compose_with_direct_scrape(compose_stack_up: tuple[str, Stack], tmp_path: Path) -> None:
+    _, stack = compose_stack_up
+    run_scenario(stack, tmp_path)
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
+    yield from prometheus_starter(tmp_path / "prometheus")
+
+
+def test_compose_with_prometheus(
+    compose_stack_up: tuple[str, Stack], prometheus: StartPrometheus, tmp_path: Path
+) -> None:
+    project, stack = compose_stack_up
+    url = prometheus(
+        [
+            {
+                "job_name": "toolkit",
+                "docker_sd_configs": [
+                    {
+                        "host": "unix:///var/run/docker.sock",
+                        "refresh_interval": "2s",
+                        "filters": [{"name": "label", "values": [f"com.docker.compose.project={project}"]}],
+                    }
+                ],
+                "relabel_configs": [
+                    {
+                        "source_labels": ["__meta_docker_port_private"],
+                        "regex": str(SERVICE_PORT),
+                        "action": "keep",
+                    },
+                    {
+                        "source_labels": ["__meta_docker_container_label_com_docker_compose_service"],
+                        "target_label": "service",
+                    },
+                    {
+                        "source_labels": ["__meta_docker_container_label_com_docker_compose_project"],
+                        "target_label": "project",
+                    },
+                ],
+            }
+        ]
+    )
+    stack.controller_args += [
+        "--metrics",
+        "prometheus",
+        "--prometheus-url",
+        url,
+        "--prometheus-selector",
+        f'project="{project}"',
+        "--rate-window-s",
+        "5",
+    ]
+    run_scenario(stack, tmp_path)
+
+
+# --- swarm -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def swarm_stack_up(swarm: None, tmp_path: Path, base_image: str) -> Iterator[Stack]:
+    image, gateway = service_image(base_image), gateway_image(base_image)
+    sfx = uuid.uuid4().hex[:6]
+    overlay, bridge, label = f"tkt-as-ov-{sfx}", f"tkt-as-br-{sfx}", f"tkt.autoscale.e2e={sfx}"
+    a, b, gw = f"tkt-as-{sfx}-a", f"tkt-as-{sfx}-b", f"tkt-as-{sfx}-gw"
+    # Services talk over the overlay (swarm DNS: tasks.<service>); the host reaches replicas
+    # and the gateway over a swarm-scoped bridge network.
+    _docker.run(["network", "create", "--driver", "overlay", "--attachable", overlay])
+    _docker.run(["network", "create", "--scope", "swarm", "--driver", "bridge", bridge])
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(nginx_conf({"a": f"tasks.{a}", "b": f"tasks.{b}"}))
+    common = ["service", "create", "--detach", "--network", overlay, "--network", bridge]
+    try:
+        for name in (a, b):
+            service = [*common, "--name", name, "--label", label, "--env", "SHUTDOWN_DRAIN_S=2"]
+            _docker.run([*service, "--stop-grace-period", "10s", "--replicas", "1", image])
+        _docker.run(
+            [*common, "--name", gw, "--mount", f"type=bind,src={conf},dst=/etc/nginx/nginx.conf,ro", gateway]
+        )
+        backend = make_backend("swarm", BackendOptions(label_selector=label, network=bridge))
+
+        def gateway_address() -> str | None:
+            ids = _docker.run(
+                ["ps", "-q", "--filter", f"label=com.docker.swarm.service.name={gw}"]
+            ).stdout.split()
+            if not ids:
+                return None
+            fmt = "{{(index .NetworkSettings.Networks " + f'"{bridge}"' + ").IPAddress}}"
+            return _docker.run(["inspect", "--format", fmt, ids[0]]).stdout.strip() or None
+
+        def up() -> bool:
+            states = backend.snapshot()
+            ready = all(states.get(n) and states[n].ready_replicas == 1 for n in (a, b))
+            address = gateway_address()
+            if not (ready and address):
+                return False
+            try:
+                return httpx.get(f"http://{address}:8080/a/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert _wait(up, 120), "swarm stack did not come up"
+        yield Stack(
+            f"http://{gateway_address()}:8080",
+            a,
+            b,
+            backend.snapshot,
+            ["--backend", "swarm", "--selector", label, "--network", bridge],
+        )
+    finally:
+        for name in (gw, a, b):
+            _docker.run(["service", "rm", name], check=False)
+        for network in (overlay, bridge):
+            _wait(lambda n=network: _docker.run(["network", "rm", n], check=False).returncode == 0, 30)
+
+
+def test_swarm_with_direct_scrape(swarm_stack_up: Stack, tmp_path: Path) -> None:
+    run_scenario(swarm_stack_up, tmp_path)
