@@ -73,6 +73,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator
         _docker.run(["image", "rm", "--force", f"{service}:latest"], check=False)
 
 
+def _wait_status(url: str, status: int, timeout_s: float = 10.0) -> bool:
+    """Poll ``url`` until it answers ``status`` (True) or ``timeout_s`` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == status:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 def _counter(url: str, route: str, status: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=5).text
     for family in text_string_to_metric_families(text):
@@ -134,7 +147,7 @@ def test_sigterm_during_a_slow_request_lets_it_finish(stack: Stack) -> None:
 
     def slow_request() -> None:
         started = time.monotonic()
-        outcome["response"] = httpx.get(f"{url}/items/42?delay_s=3", timeout=20)
+        outcome["response"] = httpx.get(f"{url}/items/42?delay_s=4", timeout=20)
         outcome["elapsed_s"] = time.monotonic() - started
 
     request = threading.Thread(target=slow_request)
@@ -144,8 +157,8 @@ def test_sigterm_during_a_slow_request_lets_it_finish(stack: Stack) -> None:
     # also keeps the restart policy from bringing the container back.
     stopper = threading.Thread(target=_docker.run, args=(["stop", "--time", "30", name],))
     stopper.start()
-    time.sleep(0.5)
-    assert httpx.get(f"{url}/readyz", timeout=5).status_code == 503  # readiness flipped first
+    assert _wait_status(f"{url}/readyz", 503)  # readiness flipped first ...
+    assert request.is_alive()  # ... while the slow request is still running
     request.join(timeout=30)
     stopper.join(timeout=60)
     response = outcome["response"]

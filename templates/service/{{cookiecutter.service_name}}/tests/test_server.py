@@ -26,16 +26,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(base: str, timeout_s: float = 20.0) -> None:
+def wait_status(url: str, status: int, timeout_s: float = 5.0) -> bool:
+    """Poll ``url`` until it answers ``status`` (True) or ``timeout_s`` passes (False)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
+            if httpx.get(url, timeout=1).status_code == status:
+                return True
         except httpx.TransportError:
             pass
         time.sleep(0.05)
-    raise AssertionError("server did not become ready")
+    return False
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def server():
         "PYTHONPATH": str(SRC),
         "PORT": str(port),
         "HOST": "127.0.0.1",
-        "SHUTDOWN_DRAIN_S": "1",
+        "SHUTDOWN_DRAIN_S": "2",
         "SERVICE_NAME": "{{ cookiecutter.service_name }}",
     }
     proc = subprocess.Popen(
@@ -66,7 +67,7 @@ def server():
 
 def test_healthcheck_follows_readiness(server) -> None:
     proc, port = server
-    wait_ready(f"http://127.0.0.1:{port}")
+    assert wait_status(f"http://127.0.0.1:{port}/readyz", 200, timeout_s=30)
     assert check("127.0.0.1", port)
     assert not check("127.0.0.1", free_port())  # nothing listens there
 
@@ -74,19 +75,18 @@ def test_healthcheck_follows_readiness(server) -> None:
 def test_sigterm_flips_readiness_then_lets_the_slow_request_finish(server) -> None:
     proc, port = server
     base = f"http://127.0.0.1:{port}"
-    wait_ready(base)
+    assert wait_status(f"{base}/readyz", 200, timeout_s=30)
     result = {}
 
     def slow_request() -> None:
-        result["response"] = httpx.get(f"{base}/items/5?delay_s=2", timeout=10)
+        result["response"] = httpx.get(f"{base}/items/5?delay_s=4", timeout=10)
 
     worker = threading.Thread(target=slow_request)
     worker.start()
-    time.sleep(0.3)  # the request is in flight
+    time.sleep(0.5)  # the request is in flight
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
-    readiness = httpx.get(f"{base}/readyz", timeout=2)
-    assert readiness.status_code == 503  # flipped first, while still accepting connections
+    assert wait_status(f"{base}/readyz", 503)  # flipped first, while still accepting connections
+    assert worker.is_alive()  # ... and before the slow request finished
     worker.join(timeout=15)
     assert result["response"].status_code == 200
     assert result["response"].json()["item_id"] == 5
