@@ -70,6 +70,69 @@ def trace_options(func: Any) -> Any:
     return func
 
 
+def model_options(func: Any) -> Any:
+    """The policy-file and service-model options, shared with ``toolkit loadtest``."""
+    for option in reversed(
+        (
+            click.option(
+                "--policy",
+                "policy_path",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Scaling policy file; its service's metric, target and bounds are used by every policy.",
+            ),
+            click.option("--service", help="The service of --policy to simulate (needed if it has several)."),
+            click.option(
+                "--model",
+                "model_path",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="YAML file of service-model settings (the flags below override it).",
+            ),
+            click.option(
+                "--capacity-rps", type=float, help="Requests/s one replica serves at saturation [100]."
+            ),
+            click.option(
+                "--service-time-s",
+                type=float,
+                help="Mean service time of a request (instead of --capacity-rps).",
+            ),
+            click.option("--workers", type=int, help="Requests one replica serves at once [4]."),
+            click.option("--startup-s", type=float, help="Seconds from scale-up to a ready replica [30]."),
+            click.option(
+                "--scrape-interval-s", type=float, help="Metrics scrape interval [the controller period]."
+            ),
+            click.option(
+                "--rate-window-s", type=float, help="Rate window of the metric [the controller period]."
+            ),
+            click.option("--slo-s", type=float, help="Latency (or queueing delay) SLO in seconds [0.5]."),
+            click.option(
+                "--slo-quantile",
+                type=float,
+                help="Share of each second's requests that must meet the SLO [0.95].",
+            ),
+            click.option(
+                "--slo-kind",
+                type=click.Choice(["latency", "queueing"]),
+                help="What the SLO bounds [latency].",
+            ),
+            click.option(
+                "--queue-limit", type=int, help="Requests queued per replica before dropping [100]."
+            ),
+            click.option(
+                "--initial-replicas", type=int, help="Replicas ready at t=0 for the scaling policies."
+            ),
+            click.option(
+                "--target-utilisation",
+                type=float,
+                default=0.7,
+                show_default=True,
+                help="Without --policy: the per-replica target as a share of capacity.",
+            ),
+        )
+    ):
+        func = option(func)
+    return func
+
+
 def read_trace(
     trace_path: Path | None,
     synthetic: str | None,
@@ -185,41 +248,7 @@ def print_report(comparison: Comparison, title: str) -> None:
     show_default=True,
     help="Comma-separated policies: hpa, kpa, toolkit, static.",
 )
-@click.option(
-    "--policy",
-    "policy_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Scaling policy file; its service's metric, target and bounds are used by every policy.",
-)
-@click.option("--service", help="The service of --policy to simulate (needed if it has several).")
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML file of service-model settings (the flags below override it).",
-)
-@click.option("--capacity-rps", type=float, help="Requests/s one replica serves at saturation [100].")
-@click.option(
-    "--service-time-s", type=float, help="Mean service time of a request (instead of --capacity-rps)."
-)
-@click.option("--workers", type=int, help="Requests one replica serves at once [4].")
-@click.option("--startup-s", type=float, help="Seconds from scale-up to a ready replica [30].")
-@click.option("--scrape-interval-s", type=float, help="Metrics scrape interval [the controller period].")
-@click.option("--rate-window-s", type=float, help="Rate window of the metric [the controller period].")
-@click.option("--slo-s", type=float, help="Latency (or queueing delay) SLO in seconds [0.5].")
-@click.option(
-    "--slo-quantile", type=float, help="Share of each second's requests that must meet the SLO [0.95]."
-)
-@click.option("--slo-kind", type=click.Choice(["latency", "queueing"]), help="What the SLO bounds [latency].")
-@click.option("--queue-limit", type=int, help="Requests queued per replica before dropping [100].")
-@click.option("--initial-replicas", type=int, help="Replicas ready at t=0 for the scaling policies.")
-@click.option(
-    "--target-utilisation",
-    type=float,
-    default=0.7,
-    show_default=True,
-    help="Without --policy: the per-replica target as a share of capacity.",
-)
+@model_options
 @click.option("--static-replicas", type=int, help="Replica count of the static policy [sized for the peak].")
 @click.option(
     "--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG here."
