@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,13 +65,42 @@ def _no_progress(items: list[SourceFile], _label: str) -> AbstractContextManager
     return nullcontext(items)
 
 
-def _read(files: Iterable[SourceFile]) -> Iterator[tuple[SourceFile, bytes | None]]:
+def _read(source: SourceFile) -> bytes | None:
+    try:
+        with open(source.abs_path, "rb") as handle:  # noqa: PTH123 - hot loop, plain open is faster
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _fingerprint(
+    files: Iterable[SourceFile], index: dict[str, tuple[int, int, str]]
+) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Content digest of every file, and the bytes of those that had to be read.
+
+    Like git's index, a file whose size and modification time match the last run keeps its
+    recorded digest without being read; any other file is read and hashed. ``index`` is
+    updated in place.
+    """
+    digests: dict[str, str] = {}
+    contents: dict[str, bytes] = {}
     for source in files:
         try:
-            with open(source.abs_path, "rb") as handle:  # noqa: PTH123 - hot loop, plain open is faster
-                yield source, handle.read()
+            stat = os.stat(source.abs_path)  # noqa: PTH116 - hot loop
         except OSError:
-            yield source, None
+            digests[source.rel_path] = ""
+            continue
+        known = index.get(source.rel_path)
+        if known is not None and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
+            digests[source.rel_path] = known[2]
+            continue
+        data = _read(source)
+        digest = digest_of(data) if data is not None else ""
+        if data is not None:
+            contents[source.rel_path] = data
+        digests[source.rel_path] = digest
+        index[source.rel_path] = (stat.st_size, stat.st_mtime_ns, digest)
+    return digests, contents
 
 
 def analyze(
@@ -95,46 +125,51 @@ def analyze(
     gc.disable()  # parsing allocates millions of short-lived nodes; cyclic GC only slows it
     try:
         tick = time.perf_counter()
-        old = cache.load_facts() if cache else {}
-        facts: list[ModuleFacts] = []
-        reparsed = 0
-        digests = hashlib.blake2b(digest_size=16)
-        with (progress or _no_progress)(list(tree.files), "parsing") as files:
-            for source, data in _read(files):
-                if data is None:
-                    item = ModuleFacts(
-                        source.module,
-                        source.rel_path,
-                        source.is_package,
-                        0,
-                        "",
-                        error="undecodable: unreadable",
-                    )
-                else:
-                    previous: ModuleFacts | None = old.get(source.rel_path)
-                    if (
-                        previous is not None
-                        and previous.digest == digest_of(data)
-                        and previous.module == source.module
-                        and previous.is_package == source.is_package
-                    ):
-                        item = previous
-                    else:
-                        item = scan_source(source.module, source.rel_path, source.is_package, data)
-                        reparsed += 1
-                facts.append(item)
-                digests.update(f"{source.rel_path}\0{item.digest}\n".encode())
-        timings["parse"] = time.perf_counter() - tick
+        index = cache.load_index() if cache else {}
+        digests, contents = _fingerprint(tree.files, index)
         options = f"services={services};resolution={resolution};pins={sorted((pins or {}).items())}"
-        key = digests.hexdigest() + hashlib.blake2b(options.encode(), digest_size=8).hexdigest()
+        key = hashlib.blake2b(
+            "".join(f"{rel}\0{digest}\n" for rel, digest in digests.items()).encode() + options.encode(),
+            digest_size=20,
+        ).hexdigest()
         if cache is not None:
             hit = cache.load_result(key)
             if isinstance(hit, Analysis):
-                hit.timings_s = {**timings, "total": time.perf_counter() - started}
+                hit.timings_s = {**timings, "fingerprint": time.perf_counter() - tick}
+                hit.timings_s["total"] = time.perf_counter() - started
                 hit.cached, hit.reparsed_files = "result", 0
                 return hit
-            if reparsed:
-                cache.store_facts({f.rel_path: f for f in facts})
+        old = cache.load_facts() if cache else {}
+        facts: list[ModuleFacts] = []
+        reparsed = 0
+        with (progress or _no_progress)(list(tree.files), "parsing") as files:
+            for source in files:
+                previous: ModuleFacts | None = old.get(source.rel_path)
+                digest = digests[source.rel_path]
+                if (
+                    previous is not None
+                    and previous.digest == digest
+                    and previous.module == source.module
+                    and previous.is_package == source.is_package
+                ):
+                    facts.append(previous)
+                    continue
+                data = contents.pop(source.rel_path, None)
+                if data is None:
+                    data = _read(source)
+                if data is None:
+                    facts.append(
+                        ModuleFacts(
+                            source.module, source.rel_path, source.is_package, 0, digest, "unreadable"
+                        )
+                    )
+                else:
+                    facts.append(scan_source(source.module, source.rel_path, source.is_package, data))
+                reparsed += 1
+        timings["parse"] = time.perf_counter() - tick
+        if cache is not None and (reparsed or len(old) != len(facts)):
+            cache.store_facts({f.rel_path: f for f in facts})
+            cache.store_index(index)
 
         tick = time.perf_counter()
         program = build_program(facts)
@@ -153,6 +188,7 @@ def analyze(
     finally:
         if gc_was_enabled:
             gc.enable()
+    program.modules = {name: facts.slim() for name, facts in program.modules.items()}
     result = Analysis(
         root=tree.root,
         packages=tree.packages,

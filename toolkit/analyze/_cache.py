@@ -1,8 +1,10 @@
 """The analysis cache: per-file facts keyed on content, and the last full result per tree.
 
-Two levels, both outside the analysed tree (``~/.cache/toolkit/analyze`` unless
+Three files, all outside the analysed tree (``~/.cache/toolkit/analyze`` unless
 ``--cache-dir`` or ``TOOLKIT_CACHE_DIR`` says otherwise):
 
+* ``index-<root>.pickle``: size, modification time and content digest of every file; a file
+  whose size and mtime are unchanged keeps its digest without being read (as git's index).
 * ``facts-<root>.pickle``: every file's ``ModuleFacts`` with the digest of the bytes they came
   from; a changed file is re-parsed, an unchanged one is not.
 * ``result-<root>.pickle``: the last complete result and the key it was computed for (digest
@@ -57,6 +59,7 @@ class AnalysisCache:
         tag = hashlib.blake2b(str(root.resolve()).encode(), digest_size=8).hexdigest()
         self._stamp = f"{CACHE_FORMAT}:{__version__}:{sys.version_info[:2]}"
         self.facts_file = directory / f"facts-{tag}.pickle"
+        self.index_file = directory / f"index-{tag}.pickle"
         self.result_file = directory / f"result-{tag}.pickle"
 
     def _load(self, path: Path) -> Any:
@@ -92,6 +95,14 @@ class AnalysisCache:
 
     def store_facts(self, facts: dict[str, Any]) -> None:
         self._store(self.facts_file, facts)
+
+    def load_index(self) -> dict[str, tuple[int, int, str]]:
+        """rel path -> (size, mtime_ns, content digest) as seen on the last run."""
+        payload = self._load(self.index_file)
+        return payload if isinstance(payload, dict) else {}
+
+    def store_index(self, index: dict[str, tuple[int, int, str]]) -> None:
+        self._store(self.index_file, index)
 
     def load_result(self, key: str) -> Any:
         payload = self._load(self.result_file)

@@ -13,8 +13,8 @@ densely connected groups; then the constraints are applied:
   ``entry`` modules: every service gets its own, so they belong to none;
 * ``--pin MODULE=SERVICE`` fixes modules (or whole packages) to a named service (and a
   community made mostly of modules pinned to one service joins it);
-* ``--services N`` searches the resolution for N communities, merging the most connected
-  pair when the search cannot hit N exactly; ``--resolution R`` is passed to Louvain.
+* ``--services N`` raises the resolution until Louvain finds at least N communities, then
+  merges the most connected pairs down to N; ``--resolution R`` is passed to Louvain.
 
 Every route's handler module is in exactly one service by construction (a module is in one
 place), and a table is owned by the service of the module that declares it.
@@ -222,26 +222,42 @@ def _merge_to(graph: object, communities: list[set[str]], target: int) -> list[s
     return sorted(communities, key=lambda c: (-len(c), min(c)))
 
 
-def _communities(graph: object, services: int | None, resolution: float | None) -> list[set[str]]:
+def _fold(graph: object, communities: list[set[str]], packages: set[str]) -> list[set[str]]:
+    """Join each community made only of package ``__init__`` modules to its closest neighbour:
+    alone it would not be a service (see ``_place_packages``), and it must not count as one."""
+    import networkx as nx
+
+    assert isinstance(graph, nx.Graph)
+    result = [set(c) for c in communities]
+    for community in [c for c in result if c <= packages]:
+        ties: Counter[int] = Counter()
+        for node in community:
+            for neighbour, data in graph[node].items():
+                for index, other in enumerate(result):
+                    if other is not community and neighbour in other:
+                        ties[index] += data.get("weight", 1.0)
+        if ties:
+            target = sorted(ties, key=lambda k: (-ties[k], k))[0]
+            result[target] |= community
+            community.clear()
+    return sorted((c for c in result if c), key=lambda c: (-len(c), min(c)))
+
+
+def _communities(
+    graph: object, services: int | None, resolution: float | None, packages: set[str]
+) -> list[set[str]]:
+    """Louvain at the given resolution; for a service count, raise the resolution until there
+    are at least N communities (a few doublings), then merge the closest pairs down to N."""
     if services is None:
-        return _louvain(graph, resolution if resolution is not None else 1.0)
-    low, high = 0.02, 20.0
-    best = _louvain(graph, 1.0)
-    for _ in range(18):
-        if len(best) == services:
-            return best
-        mid = math.sqrt(low * high)
-        found = _louvain(graph, mid)
-        if len(found) < services:
-            low = mid
-        else:
-            high = mid
-            best = found
-        if len(found) == services:
-            return found
-    if len(best) < services:
-        best = _louvain(graph, high)
-    return _merge_to(graph, best, services) if len(best) > services else best
+        return _fold(graph, _louvain(graph, resolution if resolution is not None else 1.0), packages)
+    found = _fold(graph, _louvain(graph, 1.0), packages)
+    level = 1.0
+    for _ in range(8):
+        if len(found) >= services:
+            break
+        level *= 2
+        found = _fold(graph, _louvain(graph, level), packages)
+    return _merge_to(graph, found, services) if len(found) > services else found
 
 
 def partition(
@@ -280,7 +296,8 @@ def partition(
         if parent in node_set:
             _add_weight(graph, module, parent, STRUCTURE_WEIGHT)
 
-    communities = _communities(graph, services, resolution) if nodes else []
+    packages = {m for m in nodes if program.modules[m].is_package}
+    communities = _communities(graph, services, resolution, packages) if nodes else []
 
     # Pins override Louvain for the pinned modules; a community made mostly (by lines) of
     # modules pinned to one service takes that service's name for its other modules too.
