@@ -179,6 +179,7 @@ def test_compose_stack_wires_services_database_and_gateway(
         pytest.param("def f(s: Session) -> int: ...", {"f"}, "parameter s is Session", id="session"),
         pytest.param("def f(a) -> int: ...", {"f"}, "parameter a has no annotation", id="unannotated"),
         pytest.param("def f(a: int): ...", {"f"}, "return value has no annotation", id="no-return"),
+        pytest.param("def f(a: dict) -> list: ...", {"f"}, None, id="bare-containers"),
         pytest.param("def f(a: tuple[int, int]) -> int: ...", {"f"}, "tuple[int, int]", id="tuple"),
         pytest.param("def f(a: dict[int, str]) -> int: ...", {"f"}, "keys are strings", id="int-keys"),
         pytest.param("def f() -> int:\n    yield 1", {"f"}, "generator", id="generator"),

@@ -125,8 +125,8 @@ def test_requests_through_the_gateway_reach_every_orders_replica(
         ip: _orders_requests(httpx.get(f"http://{ip}:8000/metrics", timeout=5).text) for ip in addresses
     }
     with httpx.Client(base_url=stack.gateway_url, timeout=10) as client:
-        for _ in range(60):
-            assert client.get("/orders", params={"user_id": "usr_nobody"}).status_code == 200
+        statuses = [client.get("/orders", params={"user_id": "usr_nobody"}).status_code for _ in range(60)]
+    assert statuses == [200] * 60, stack.logs(tail=10)
     after = {ip: _orders_requests(httpx.get(f"http://{ip}:8000/metrics", timeout=5).text) for ip in addresses}
     served = {ip: after[ip] - before[ip] for ip in addresses}
     assert sum(served.values()) == 60

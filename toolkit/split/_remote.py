@@ -67,8 +67,8 @@ def _annotation_problem(node: ast.expr | None) -> str | None:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
         return _annotation_problem(node.left) or _annotation_problem(node.right)
     name = _type_name(node)
-    if name in _JSON_SCALARS:
-        return None
+    if name in _JSON_SCALARS or name in _JSON_LISTS or name in _JSON_DICTS:
+        return None  # a bare list/dict is a JSON array/object of anything: checked when called
     if isinstance(node, ast.Subscript):
         outer = _type_name(node.value)
         args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]

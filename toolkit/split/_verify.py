@@ -313,7 +313,7 @@ def run_monolith(source: Path, app: str, *, base_image: str, timeout_s: float = 
         )
         _docker.build_image(context, tags=[tag], build_args={"BASE_IMAGE": base_image}, timeout_s=timeout_s)
     container = _docker.run(
-        ["run", "--detach", "--publish", f"127.0.0.1::{MONOLITH_PORT}", tag]
+        ["run", "--detach", "--name", tag, "--publish", f"127.0.0.1::{MONOLITH_PORT}", tag]
     ).stdout.strip()
     try:
         port = _docker.run(["port", container, str(MONOLITH_PORT)]).stdout.split()[0].rpartition(":")[2]
