@@ -202,6 +202,7 @@ def test_cli_json(tmp_path: Path) -> None:
         pytest.param(["a" * 64], "at most 63", id="too-long"),
         pytest.param(["taken"], "already exists", id="existing-dir"),
         pytest.param(["ok", "--port", "22"], "invalid port", id="bad-port"),
+        pytest.param(["ok", "--interactive", "--json"], "cannot be combined", id="interactive-json"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from toolkit._errors import UsageError
 from toolkit.cli._output import emit_json, info, json_option
 from toolkit.scaffold import read_answers, render_service
 
@@ -45,6 +46,9 @@ def new(
     NAME must be a DNS-1123 label: lowercase letters, digits and '-', starting with a letter,
     at most 63 characters.
     """
+    if interactive and as_json:
+        # cookiecutter prompts on stdout, which --json reserves for the one JSON document.
+        raise UsageError("--interactive and --json cannot be combined: the prompts would corrupt the JSON")
     target = render_service(
         name,
         output_dir,
