@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "analyze": "toolkit.cli._analyze:analyze",
     "autoscale": "toolkit.cli._autoscale:autoscale",
     "simulate": "toolkit.cli._simulate:simulate",
+    "loadtest": "toolkit.cli._loadtest:loadtest",
     "demo": "toolkit.cli._demo:demo",
     "build": "toolkit.cli._build:build",
     "up": "toolkit.cli._up:up",

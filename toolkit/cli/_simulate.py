@@ -24,7 +24,7 @@ from toolkit.simulate import (
 from toolkit.simulate._compare import check_names
 
 # CLI flag -> ServiceModel field (flags override the --model file)
-_MODEL_FLAGS = (
+MODEL_FLAGS = (
     "capacity_rps",
     "service_time_s",
     "workers",
@@ -216,6 +216,15 @@ def service_policy(policy_path: Path | None, service: str | None) -> ServicePoli
     return policy.policy_for(service)
 
 
+def policy_names(text: str) -> list[str]:
+    """The policies of a comma-separated list, each one the simulator knows."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in POLICY_NAMES]
+    if unknown:
+        raise UsageError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICY_NAMES)}")
+    return names
+
+
 def print_report(comparison: Comparison, title: str) -> None:
     model = comparison.model
     trace = comparison.trace
@@ -283,11 +292,8 @@ def simulate(
     baseline; the service model (capacity, start-up delay, metrics delay, SLO) is explained
     in docs/commands/simulate.md.
     """
-    names = [n.strip() for n in compare_names.split(",") if n.strip()]
+    names = policy_names(compare_names)
     check_names(names)
-    unknown = [n for n in names if n not in POLICY_NAMES]
-    if unknown:
-        raise UsageError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICY_NAMES)}")
     trace = read_trace(
         trace_path,
         synthetic,
@@ -298,7 +304,7 @@ def simulate(
         poisson_seed=poisson_seed,
         base_rps=base_rps,
     )
-    model = read_model(model_path, {k: model_flags[k] for k in _MODEL_FLAGS})
+    model = read_model(model_path, {k: model_flags[k] for k in MODEL_FLAGS})
     base = service_policy(policy_path, service)
     if plot_path is not None and plot_path.exists() and not force:
         raise UsageError(f"{plot_path} exists; pass --force to overwrite it")

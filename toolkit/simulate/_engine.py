@@ -381,7 +381,7 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
         decisions=decisions,
         mean_utilisation=float(served.sum()) / capacity_s if capacity_s else 0.0,
     )
-    timeline = _timeline(arrivals, ready_ps, spec_ps, violation)
+    timeline = timeline_of(arrivals, ready_ps, spec_ps, violation)
     series = Series(ready_ps, spec_ps, served, dropped, queued, over, violation) if keep_series else None
     return SimResult(
         policy=policy.name,
@@ -445,9 +445,10 @@ def _slo(
     return over, violation
 
 
-def _timeline(
+def timeline_of(
     arrivals: FloatArray, ready: IntArray, spec: IntArray, violation: npt.NDArray[np.bool_]
 ) -> Timeline:
+    """Fold per-second values into at most ``_TIMELINE_POINTS`` buckets for plotting."""
     n_s = arrivals.shape[0]
     bucket = max(1, math.ceil(n_s / _TIMELINE_POINTS))
     buckets = math.ceil(n_s / bucket)

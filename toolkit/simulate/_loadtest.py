@@ -1,0 +1,316 @@
+"""Replay a trace as real HTTP load, and report it in the simulator's format.
+
+The load is open-loop, as real users are: second ``i`` of the trace sends its requests at
+evenly spaced moments within that second whether or not earlier ones have been answered, and
+a request's latency is measured from the moment it was due (so a slow server, or a saturated
+client, shows as latency instead of silently lowering the rate: no coordinated omission).
+Per-second counts are whole requests obtained by rounding the cumulative count, so the total
+matches the trace.
+
+Bounds, always: the target must be a loopback address (this is for your own stack, through
+its published gateway port), at most ``MAX_DURATION_S`` seconds and ``MAX_RPS`` requests per
+second, and at most ``max_inflight`` requests in flight (a request due while that many are
+outstanding is not sent and counts as dropped).
+
+While it runs, a backend (``compose``, ``swarm``) can be read every ``sample_s`` to record the
+service's replica count, which gives the same cost figures the simulator reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from toolkit._errors import OperationError, UsageError
+from toolkit.simulate._engine import SimResult, Summary, timeline_of
+from toolkit.simulate._service import ServiceModel
+from toolkit.simulate._trace import Trace
+
+MAX_DURATION_S = 3_600
+MAX_RPS = 5_000
+MEASURED = "measured"
+
+ReplicaReader = Callable[[], int]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """A measured run: the simulator-shaped result, plus what only a real run has."""
+
+    result: SimResult
+    latency_s: dict[str, float | None]
+    status_counts: dict[str, int]
+    unsent: int
+    replicas_measured: bool
+
+
+def check_target(url: str) -> httpx.URL:
+    """The URL, if it is http(s) to a loopback host; anything else is refused."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as err:
+        raise UsageError(f"--target {url!r} is not a URL: {err}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise UsageError(f"--target {url!r} must be an http:// or https:// URL")
+    host = parsed.host
+    loopback = host == "localhost"
+    if not loopback:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+    if not loopback:
+        raise UsageError(
+            f"--target host {host!r} is not a loopback address; load tests only run against your own "
+            "stack on 127.0.0.1 (publish its gateway port there)"
+        )
+    return parsed
+
+
+def whole_requests(trace: Trace) -> npt.NDArray[np.int64]:
+    """Per-second whole request counts whose running total follows the trace's."""
+    cumulative = np.floor(np.concatenate(([0.0], np.cumsum(trace.rps))) + 1e-9)
+    return np.diff(cumulative).astype(np.int64)
+
+
+def check_bounds(counts: npt.NDArray[np.int64]) -> None:
+    if counts.shape[0] > MAX_DURATION_S:
+        raise UsageError(f"a load test lasts at most {MAX_DURATION_S} s, this one {counts.shape[0]} s")
+    peak = int(counts.max()) if counts.size else 0
+    if peak > MAX_RPS:
+        raise UsageError(f"a load test sends at most {MAX_RPS} requests/s, this one {peak}")
+    if peak == 0:
+        raise UsageError("the trace slice has no requests to send")
+
+
+def check_load(trace: Trace, target: str, max_inflight: int) -> tuple[httpx.URL, npt.NDArray[np.int64]]:
+    """Refuse a load test outside the bounds before anything is sent; the URL and counts."""
+    url = check_target(target)
+    counts = whole_requests(trace)
+    check_bounds(counts)
+    if not 1 <= max_inflight <= 10_000:
+        raise UsageError(f"max in-flight must be between 1 and 10000, got {max_inflight}")
+    return url, counts
+
+
+@dataclass
+class _Tally:
+    """Per-second outcomes, filled by the request tasks."""
+
+    ok: npt.NDArray[np.float64]
+    over: npt.NDArray[np.float64]
+    failed: npt.NDArray[np.float64]
+    latencies: list[float]
+    statuses: dict[str, int]
+    unsent: int = 0
+
+
+async def _drive(
+    url: httpx.URL,
+    counts: npt.NDArray[np.int64],
+    *,
+    slo_s: float,
+    timeout_s: float,
+    max_inflight: int,
+    tally: _Tally,
+) -> None:
+    limits = httpx.Limits(max_connections=max_inflight, max_keepalive_connections=max_inflight)
+    inflight = 0
+    async with httpx.AsyncClient(limits=limits, timeout=timeout_s, trust_env=False) as client:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.05
+
+        async def one(second: int, due: float) -> None:
+            nonlocal inflight
+            key = "error"
+            try:
+                response = await client.get(url)
+                key = str(response.status_code)
+                good = response.status_code < 500 and response.status_code != 429
+            except httpx.TimeoutException:
+                key, good = "timeout", False
+            except httpx.HTTPError as err:
+                key, good = type(err).__name__, False
+            finally:
+                inflight -= 1
+            latency = loop.time() - due
+            tally.statuses[key] = tally.statuses.get(key, 0) + 1
+            if good:
+                tally.ok[second] += 1
+                tally.latencies.append(latency)
+                if latency > slo_s:
+                    tally.over[second] += 1
+            else:
+                tally.failed[second] += 1
+
+        tasks: set[asyncio.Task[None]] = set()
+        for second, count in enumerate(counts.tolist()):
+            for j in range(count):
+                due = start + second + (j + 0.5) / count
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if inflight >= max_inflight:
+                    tally.unsent += 1
+                    tally.failed[second] += 1
+                    tally.statuses["unsent"] = tally.statuses.get("unsent", 0) + 1
+                    continue
+                inflight += 1
+                task = asyncio.create_task(one(second, due))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+
+
+class _ReplicaSampler:
+    """Reads the replica count every ``period_s`` in a thread (backend calls block)."""
+
+    def __init__(self, read: ReplicaReader, period_s: float) -> None:
+        self.read = read
+        self.period_s = period_s
+        self.samples: list[tuple[float, int]] = []
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="replica-sampler", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append((time.monotonic(), self.read()))
+            except Exception as err:  # reported after the run; sampling stops
+                self.error = err
+                return
+            self._stop.wait(self.period_s)
+
+    def __enter__(self) -> _ReplicaSampler:
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def per_second(self, duration_s: int) -> npt.NDArray[np.int64]:
+        """The count in force during each second (the latest sample at its start)."""
+        out = np.zeros(duration_s, dtype=np.int64)
+        if not self.samples:
+            return out
+        times = np.array([t - self.started for t, _ in self.samples])
+        values = np.array([v for _, v in self.samples], dtype=np.int64)
+        index = np.searchsorted(times, np.arange(duration_s, dtype=np.float64), side="right") - 1
+        return np.where(index >= 0, values[np.maximum(index, 0)], values[0])
+
+
+def run_load(
+    trace: Trace,
+    target: str,
+    model: ServiceModel,
+    *,
+    timeout_s: float = 10.0,
+    max_inflight: int = 512,
+    read_replicas: ReplicaReader | None = None,
+    sample_s: float = 1.0,
+) -> LoadReport:
+    """Send ``trace`` (one value per second) to ``target`` and measure what came back.
+
+    ``model`` supplies the SLO (``slo_s``, ``slo_quantile``; measured latency is end to end,
+    so ``slo_kind`` does not apply) and the capacity used for utilisation.
+    """
+    url, counts = check_load(trace, target, max_inflight)
+    n_s = int(counts.shape[0])
+    tally = _Tally(np.zeros(n_s), np.zeros(n_s), np.zeros(n_s), [], {})
+    started, started_cpu = time.perf_counter(), time.process_time()
+    sampler = _ReplicaSampler(read_replicas, sample_s) if read_replicas is not None else None
+    with contextlib.ExitStack() as stack:
+        if sampler is not None:
+            stack.enter_context(sampler)
+        asyncio.run(
+            _drive(
+                url, counts, slo_s=model.slo_s, timeout_s=timeout_s, max_inflight=max_inflight, tally=tally
+            )
+        )
+    if sampler is not None and sampler.error is not None:
+        raise OperationError(f"reading the replica count failed during the run: {sampler.error}")
+    replicas = sampler.per_second(n_s) if sampler is not None else np.zeros(n_s, dtype=np.int64)
+    arrivals = counts.astype(np.float64)
+    violation = (arrivals > 0) & (tally.over + tally.failed > (1.0 - model.slo_quantile) * arrivals)
+    changes = int(np.count_nonzero(np.diff(replicas))) if n_s > 1 else 0
+    replica_seconds = float(replicas.sum())
+    served = float(tally.ok.sum())
+    summary = Summary(
+        duration_s=n_s,
+        requests=float(arrivals.sum()),
+        served=served,
+        dropped=float(tally.failed.sum()),
+        queued_at_end=0.0,
+        over_slo=float(tally.over.sum()),
+        slo_violation_s=int(violation.sum()),
+        replica_seconds=replica_seconds,
+        mean_replicas=replica_seconds / n_s,
+        max_replicas=int(replicas.max()) if n_s else 0,
+        scale_events=changes,
+        decisions=0,
+        mean_utilisation=served / (replica_seconds * model.capacity_rps) if replica_seconds else 0.0,
+    )
+    latencies = np.array(tally.latencies) if tally.latencies else None
+
+    def quantile(q: float) -> float | None:
+        return float(np.quantile(latencies, q)) if latencies is not None else None
+
+    result = SimResult(
+        policy=MEASURED,
+        description=f"{n_s} s of load against {url}" + ("" if sampler else " (replicas not read)"),
+        summary=summary,
+        timeline=timeline_of(arrivals, replicas, replicas, violation),
+        reasons={},
+        elapsed_s=time.perf_counter() - started,
+        cpu_s=time.process_time() - started_cpu,
+    )
+    return LoadReport(
+        result=result,
+        latency_s={
+            "p50": quantile(0.5),
+            "p95": quantile(0.95),
+            "p99": quantile(0.99),
+            "max": float(latencies.max()) if latencies is not None else None,
+        },
+        status_counts=dict(sorted(tally.statuses.items())),
+        unsent=tally.unsent,
+        replicas_measured=sampler is not None,
+    )
+
+
+def backend_reader(backend_name: str, project: str | None, service: str) -> ReplicaReader:
+    """A reader of ``service``'s replica count (containers asked for) from a scaling backend."""
+    from toolkit.backends import BackendOptions, make_backend
+
+    backend = make_backend(backend_name, BackendOptions(project=project))
+
+    def read() -> int:
+        state = backend.snapshot().get(service)
+        return state.spec_replicas if state is not None else 0
+
+    read()  # fail before the load starts if the backend or service cannot be read
+    return read
+
+
+__all__ = [
+    "MAX_DURATION_S",
+    "MAX_RPS",
+    "MEASURED",
+    "LoadReport",
+    "backend_reader",
+    "check_target",
+    "run_load",
+]
