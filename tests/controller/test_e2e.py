@@ -69,8 +69,9 @@ def _hey(url: str, *, seconds: int, workers: int, rps_per_worker: float) -> subp
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _hey_result(proc: subprocess.Popen[str]) -> tuple[int, int]:
-    """(requests, failed) from hey's report: non-2xx responses plus transport errors."""
+def _hey_result(proc: subprocess.Popen[str], problems: list[str]) -> tuple[int, int]:
+    """(requests, failed) from hey's report: non-2xx responses plus transport errors; the
+    report lines about failures are appended to ``problems``."""
     out, _ = proc.communicate(timeout=120)
     ok = failed = 0
     section = ""
@@ -83,8 +84,11 @@ def _hey_result(proc: subprocess.Popen[str]) -> tuple[int, int]:
         if m and section == "status":
             code, count = int(m[1]), int(m[2])
             ok, failed = (ok + count, failed) if 200 <= code < 300 else (ok, failed + count)
+            if not 200 <= code < 300:
+                problems.append(line.strip())
         elif m and section == "errors":
             failed += int(m[1])
+            problems.append(line.strip())
     assert ok + failed > 0, f"hey reported nothing:\n{out[-2000:]}"
     return ok + failed, failed
 
@@ -110,6 +114,7 @@ def run_scenario(stack: Stack, tmp_path: Path) -> None:
     try:
         assert _wait(lambda: "decision" in log_path.read_text(), 30), log_path.read_text()[-2000:]
         counts: list[tuple[float, int, int]] = []
+        problems: list[str] = []
 
         def record() -> tuple[int, int]:
             snapshot = stack.snapshot()
@@ -122,18 +127,18 @@ def run_scenario(stack: Stack, tmp_path: Path) -> None:
         load_b = _hey(f"{stack.gateway_url}/b/items/2", seconds=LOAD_S + 40, workers=1, rps_per_worker=2)
         assert _wait(lambda: record()[0] >= 3, 60), f"A did not reach 3 replicas in 60 s: {counts}"
         reached_s = time.monotonic() - start
-        requests_a, failed_a = _hey_result(load_a)
+        requests_a, failed_a = _hey_result(load_a, problems)
         stopped = time.monotonic()
         # Light traffic on A while its replicas are removed: the gateway must not lose it.
         trickle = _hey(f"{stack.gateway_url}/a/items/3", seconds=35, workers=2, rps_per_worker=2)
         assert _wait(lambda: record()[0] == 1, SCALE_DOWN_WINDOW_S + 40), f"A did not return to 1: {counts}"
         back_s = time.monotonic() - stopped
-        requests_t, failed_t = _hey_result(trickle)
-        requests_b, failed_b = _hey_result(load_b)
+        requests_t, failed_t = _hey_result(trickle, problems)
+        requests_b, failed_b = _hey_result(load_b, problems)
         assert max(b for _, _, b in counts) == 1, f"B scaled: {counts}"
         assert back_s >= SCALE_DOWN_WINDOW_S - 3  # not before its window
         total, failed = requests_a + requests_t + requests_b, failed_a + failed_t + failed_b
-        assert failed / total < 0.001, f"{failed} of {total} requests failed"
+        assert failed / total < 0.001, f"{failed} of {total} requests failed: {problems} {counts}"
         metrics = httpx.get(f"http://{listen}/metrics", timeout=5).text
         assert f'toolkit_autoscale_scale_actions_total{{direction="up",service="{stack.a}"}}' in metrics
         print(

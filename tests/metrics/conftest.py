@@ -36,6 +36,7 @@ def prometheus_starter(tmp_path: Path) -> Iterator[StartPrometheus]:
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("prometheus binary not installed (apt-get install prometheus)")
+    tmp_path.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(scrape_configs: list[dict[str, object]]) -> str:
