@@ -99,6 +99,7 @@ def swarm(
         click.echo(f"{service:<30} {state['running']}/{state['desired']}")
     if result.deployed:
         click.echo(f"stack {result.name} is up" + (f": {result.url}" if result.url else ""))
+        click.echo(f"replicas are reachable from this host for scraping on network {result.scrape_network}")
 
 
 @deploy.command("swarm-rm")

@@ -45,8 +45,17 @@ from toolkit.scale import load_policy
 
 STACK_FILE_VERSION = "3.8"
 NETWORK = "backend"
+SCRAPE = "scrape"
 NAMESPACE_LABEL = "com.docker.stack.namespace"
 ROUTING_MODES = ("host", "mesh")
+STACK_LABEL = "toolkit.stack"
+
+
+def host_network(name: str) -> str:
+    """The swarm-scoped bridge network of stack ``name``: the host (and a ``toolkit autoscale``
+    running on it) reaches the replicas there to scrape their ``/metrics``; overlay addresses
+    are not reachable from the host."""
+    return f"{name}-host"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +180,13 @@ def stack_file(
     published_port: int | None = None,
     update: UpdateSettings | None = None,
     routing: str = "host",
+    scrape_network: str | None = None,
 ) -> dict[str, Any]:
-    """The whole stack file as a document (``yaml.safe_dump`` it to write)."""
+    """The whole stack file as a document (``yaml.safe_dump`` it to write).
+
+    With ``scrape_network`` (an existing swarm-scoped bridge network, see ``host_network``),
+    the scalable services join it as well as the overlay.
+    """
     if routing not in ROUTING_MODES:
         raise UsageError(f"--routing {routing!r}: choose from {', '.join(ROUTING_MODES)}")
     replicas = replicas or {}
@@ -195,14 +209,33 @@ def stack_file(
             update=update,
             routing=routing,
         )
+        if scrape_network and _scalable(stack, service):
+            services[service.name]["networks"].append(SCRAPE)
     doc: dict[str, Any] = {
         "version": STACK_FILE_VERSION,
         "services": services,
         "networks": {NETWORK: {"driver": "overlay", "attachable": True}},
     }
+    if scrape_network:
+        doc["networks"][SCRAPE] = {"external": True, "name": scrape_network}
     if stack.volumes:
         doc["volumes"] = {name: {} for name in stack.volumes}
     return doc
+
+
+def _scalable(stack: Stack, service: StackService) -> bool:
+    """Services the autoscaler manages: built here, answering HTTP, not the gateway."""
+    return service.built and service.http_port is not None and service is not stack.gateway
+
+
+def ensure_host_network(name: str) -> str:
+    """Create the stack's swarm-scoped bridge network unless it exists; return its name."""
+    network = host_network(name)
+    found = _docker.run(["network", "ls", "--quiet", "--filter", f"name=^{network}$"], timeout_s=30).stdout
+    if not found.strip():
+        create = ["network", "create", "--driver", "bridge", "--scope", "swarm", "--attachable"]
+        _docker.run([*create, "--label", f"{STACK_LABEL}={name}", network], timeout_s=60)
+    return network
 
 
 def write_stack_file(doc: Mapping[str, Any], path: Path) -> Path:
@@ -290,6 +323,9 @@ def remove(name: str, *, volumes: bool = False, timeout_s: float = 120) -> None:
         time.sleep(1)
     else:
         raise BackendError(f"stack {name} was not removed within {timeout_s:.0f} s")
+    own = _docker.run(["network", "ls", "--quiet", "--filter", f"label={STACK_LABEL}={name}"], timeout_s=30)
+    if own.stdout.split():
+        _docker.run(["network", "rm", *own.stdout.split()], timeout_s=60)
     if volumes:
         names = _docker.run(["volume", "ls", "--quiet", "--filter", label], timeout_s=30).stdout.split()
         if names:
@@ -320,9 +356,11 @@ class SwarmDeployment:
     images: list[ServiceImage]
     services: dict[str, dict[str, Any]]
     deployed: bool
+    scrape_network: str
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "scrape_network": self.scrape_network,
             "name": self.name,
             "stack_file": str(self.stack_file),
             "url": self.url,
@@ -366,8 +404,14 @@ def deploy_swarm(
     if port is None and not any(p.published for p in stack.gateway.ports):
         # No fixed port in compose (a `toolkit new` service): keep the one chosen last time.
         port = _previous_port(path, stack.gateway.name) or free_port()
+    scrape = ensure_host_network(name) if apply else host_network(name)
     doc = stack_file(
-        stack, {i.service: i for i in images}, replicas=replicas, published_port=port, routing=routing
+        stack,
+        {i.service: i for i in images},
+        replicas=replicas,
+        published_port=port,
+        routing=routing,
+        scrape_network=scrape,
     )
     write_stack_file(doc, path)
     published = [
@@ -378,4 +422,4 @@ def deploy_swarm(
     if apply:
         deploy(path, name, timeout_s=timeout_s)
         status = services_status(name)
-    return SwarmDeployment(name, path, url, images, status, apply)
+    return SwarmDeployment(name, path, url, images, status, apply, scrape)
