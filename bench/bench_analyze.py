@@ -26,9 +26,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
+
+from toolkit.analyze._pypi import fetch_package
 
 PACKAGES = {
     # distribution spec -> top-level packages it contributes to the big tree
@@ -82,32 +83,9 @@ print(json.dumps({**elapsed, "modules": count}))
 
 def fetch(corpus: Path) -> Path:
     """Download and unpack every distribution once (``pip download --no-deps``)."""
-    wheels, src = corpus / "wheels", corpus / "src"
     for spec, tops in PACKAGES.items():
-        if all((src / top).is_dir() for top in tops):
-            continue
-        name = spec.split("=")[0]
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary",
-                ":all:",
-                "-q",
-                "-d",
-                str(wheels),
-                spec,
-            ],
-            check=True,
-        )
-        wheel = max(p for p in wheels.glob("*.whl") if p.name.lower().startswith(name.lower() + "-"))
-        with zipfile.ZipFile(wheel) as archive:
-            members = [m for m in archive.namelist() if m.split("/")[0] in tops]
-            archive.extractall(src, members)
-    return src
+        fetch_package(spec, tops, corpus)
+    return corpus / "src"
 
 
 def one_package_tree(src: Path, package: str, corpus: Path) -> Path:

@@ -10,14 +10,12 @@ models), not from this tool's output.
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from toolkit.analyze import Analysis, analyze, check_plan
+from toolkit.analyze._pypi import fetch_package
 from toolkit.analyze.plan import dump_plan, parse_plan
 
 pytestmark = pytest.mark.slow
@@ -63,38 +61,10 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pypi")
 
 
-def _fetch(downloads: Path, spec: str, package: str) -> Path:
-    """``pip download --no-deps`` the wheel and unpack its top-level package."""
-    root = downloads / package
-    if not (root / package).is_dir():
-        wheels = downloads / "wheels"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary",
-                ":all:",
-                "-q",
-                "-d",
-                str(wheels),
-                spec,
-            ],
-            check=True,
-            timeout=600,
-        )
-        wheel = next(p for p in wheels.glob("*.whl") if p.name.lower().startswith(package + "-"))
-        with zipfile.ZipFile(wheel) as archive:
-            archive.extractall(root, [m for m in archive.namelist() if m.startswith(package + "/")])
-    return root
-
-
 @pytest.mark.parametrize("project", sorted(PROJECTS), ids=sorted(PROJECTS))
 def test_real_monolith(project: str, downloads: Path, tmp_path: Path) -> None:
     spec, package, framework, min_routes, min_models, routes, tables = PROJECTS[project]
-    root = _fetch(downloads, spec, package)
+    root = fetch_package(spec, [package], downloads / project)
     analysis: Analysis = analyze(root, cache_dir=tmp_path / "cache")
     program = analysis.program
 
