@@ -56,6 +56,14 @@ def test_compose_config_is_valid(rendered: Path) -> None:
     assert all(not port.get("published") for port in service["ports"])  # --scale needs no fixed host port
 
 
+def test_generated_code_is_ruff_clean(rendered: Path) -> None:
+    """The project's own ruff settings (in its pyproject.toml) pass on the rendered code."""
+    ruff = str(VENV_BIN / "ruff")
+    for args in (["check"], ["format", "--check"]):
+        proc = subprocess.run([ruff, *args, "--no-cache", "."], cwd=rendered, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout
+
+
 @pytest.fixture(scope="session")
 def generated_venv(rendered: Path, pytestconfig: pytest.Config) -> Path:
     """A virtualenv with exactly the generated project's pinned test dependencies, cached in

@@ -45,7 +45,9 @@ def test_bad_requests_are_refused(client: TestClient, path: str, status: int) ->
         pytest.param("/nowhere/42", "<unmatched>", "404", id="unmatched-fixed-label"),
     ],
 )
-def test_requests_are_counted_by_route_template(client: TestClient, path: str, route: str, status: str) -> None:
+def test_requests_are_counted_by_route_template(
+    client: TestClient, path: str, route: str, status: str
+) -> None:
     labels = {"route": route, "method": "GET", "status": status}
     before = metric_value(client.get("/metrics").text, "http_requests_total", labels)
     client.get(path)
@@ -106,7 +108,9 @@ def test_not_ready_before_startup_and_after_shutdown_begins() -> None:
         assert started.get("/items/1").status_code == 200  # still serving while draining
 
 
-def test_access_log_is_one_json_line_per_request(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+def test_access_log_is_one_json_line_per_request(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="access"):
         client.get("/items/3")
     records = [r for r in caplog.records if r.name == "access"]

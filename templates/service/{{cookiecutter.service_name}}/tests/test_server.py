@@ -66,7 +66,7 @@ def server():
 
 
 def test_healthcheck_follows_readiness(server) -> None:
-    proc, port = server
+    _, port = server
     assert wait_status(f"http://127.0.0.1:{port}/readyz", 200, timeout_s=30)
     assert check("127.0.0.1", port)
     assert not check("127.0.0.1", free_port())  # nothing listens there

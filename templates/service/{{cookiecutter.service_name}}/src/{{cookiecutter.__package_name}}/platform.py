@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import (
@@ -391,7 +391,9 @@ def _call_wsgi(wsgi_app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tu
     response: dict[str, Any] = {}
     chunks: list[bytes] = []
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], None]:
         if exc_info is not None and response:
             raise exc_info[1].with_traceback(exc_info[2])
         response["status"], response["headers"] = status, headers
@@ -414,7 +416,12 @@ def _call_wsgi(wsgi_app: WSGIApp, environ: dict[str, Any]) -> tuple[int, list[tu
 # -- JSON logs ---------------------------------------------------------------------------
 
 # Standard LogRecord attributes, and uvicorn's ANSI-coloured duplicate of the message.
-_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -427,7 +434,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
