@@ -185,6 +185,19 @@ CASES = [
     ("call-bad-site", _set("calls/0/sites", ["service.py"]), "calls[0].sites[0]", "path:line"),
     ("bad-framework", _set("source/framework", "bottle"), "source.framework", "unknown framework"),
     ("services-not-mapping", _set("services", ["orders"]), "services", "non-empty mapping"),
+    ("reserved-entry", _set("services/entry", {"modules": ["x"]}), "services.entry", "reserved"),
+    (
+        "module-in-entry-and-service",
+        _set("entry", {"modules": ["shop.orders.api"]}),
+        "services.orders.modules[1]",
+        "also in the entry modules",
+    ),
+    (
+        "module-in-entry-and-shared",
+        _set("entry", {"modules": ["shop.common.db"]}),
+        "entry.modules[0]",
+        "also in the shared library",
+    ),
 ]
 
 
