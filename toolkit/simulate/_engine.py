@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from toolkit._errors import ConfigError
-from toolkit.scale._model import Observation, Reason, ReplicaSample, Scaler
+from toolkit.scale._model import Decision, Observation, Reason, ReplicaSample, Scaler
 from toolkit.simulate._service import LatencyCurve, ServiceModel
 from toolkit.simulate._trace import Trace
 
@@ -165,6 +165,7 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
     else:
         ready = auto_initial_replicas(trace, model, policy.min_replicas, policy.max_replicas)
     state: Any = scaler.initial_state() if scaler is not None else None
+    decide = scaler.decide if scaler is not None else _never
     period = float(policy.period_s)
     next_dec_f = period if scaler is not None else math.inf
     next_dec = math.ceil(next_dec_f) if scaler is not None else n_s + 1
@@ -284,7 +285,6 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
             starting.popleft()
             ready += 1
         if t == next_dec:
-            assert scaler is not None
             n_starting = len(starting)
             k = t // scrape
             k0 = k - window_k
@@ -322,7 +322,7 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
                         + (unready,) * n_starting
                     )
                 observation = Observation(ready + n_starting, samples, value is not None)
-            decision, state = scaler.decide(state, observation, float(t))
+            decision, state = decide(state, observation, t)
             decisions += 1
             reasons[decision.reason] += 1
             desired = decision.desired_replicas
@@ -393,6 +393,10 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
         cpu_s=time.process_time() - started_cpu,
         series=series,
     )
+
+
+def _never(state: Any, observation: Observation, now_s: float) -> tuple[Decision, Any]:
+    raise AssertionError("a static policy has no decisions")
 
 
 def _metric_function(
