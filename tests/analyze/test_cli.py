@@ -50,6 +50,9 @@ def test_json_output_writes_plan_and_report_outside_the_tree(shop_copy: Path, tm
     assert doc["command"] == "analyze"
     assert sorted(doc["plan"]["services"]) == ["cart", "catalog", "orders", "payments", "users"]
     assert doc["metrics"]["plan"]["icp"] < doc["metrics"]["naive"]["icp"]
+    payments = doc["tables"]["payments"]
+    assert (payments["owner"], payments["written_by"]) == ("payments", ["shop.payments.service"])
+    assert doc["tables"]["orders"]["written_by"] == ["shop.orders.service"]
     assert _snapshot(shop_copy) == before
     plan = yaml.safe_load(out.read_text())
     assert (out.parent / plan["source"]["root"]).resolve() == shop_copy.resolve()

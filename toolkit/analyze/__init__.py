@@ -60,6 +60,30 @@ class Analysis:
     def problems(self) -> list[Problem]:
         return self.program.problems
 
+    def tables(self) -> dict[str, TableUse]:
+        """Per table: owning service, declaring models, and which modules read and write it."""
+        owner = self.plan.table_owner()
+        models: dict[str, list[str]] = {}
+        for model in self.program.models:
+            models.setdefault(model.table, []).append(model.symbol)
+        return {
+            table: TableUse(
+                owner=owner.get(table),
+                models=tuple(sorted(models.get(table, []))),
+                accessed_by=tuple(sorted(self.program.table_access.get(table, Counter()))),
+                written_by=tuple(sorted(self.program.table_writes.get(table, Counter()))),
+            )
+            for table in sorted(set(models) | set(self.program.table_access))
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TableUse:
+    owner: str | None
+    models: tuple[str, ...]
+    accessed_by: tuple[str, ...]
+    written_by: tuple[str, ...]
+
 
 def _no_progress(items: list[SourceFile], _label: str) -> AbstractContextManager[Iterable[SourceFile]]:
     return nullcontext(items)
@@ -296,4 +320,4 @@ def check_plan(plan: Plan, analysis: Analysis) -> None:
         raise ConfigError(f"route {method} {path} is in no service", file=plan.file, location="services")
 
 
-__all__ = ["Analysis", "analyze", "build_plan", "check_plan"]
+__all__ = ["Analysis", "TableUse", "analyze", "build_plan", "check_plan"]

@@ -195,6 +195,19 @@ def render_markdown(analysis: Analysis) -> str:
             out.append(f"\n… and {len(plan.calls) - 200} more (all of them are in plan.yaml).")
     else:
         out.append("None: the services do not call each other's functions.")
+    out += [
+        "",
+        "## Tables",
+        "",
+        "| table | owner | models | accessed by | written by |",
+        "|---|---|---|---|---|",
+    ]
+    for table, use in analysis.tables().items():
+        models = ", ".join(f"`{m}`" for m in use.models)
+        out.append(
+            f"| {table} | {use.owner or '—'} | {models} | {len(use.accessed_by)} modules | "
+            f"{', '.join(use.written_by) or '—'} |"
+        )
     out += ["", "## Routes by service", ""]
     for svc in plan.services:
         if svc.routes:

@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ def _payload(analysis: Analysis, written: list[str], plan_checked: str | None) -
             "problems": len(program.problems),
         },
         "plan": plan_to_dict(analysis.plan),
+        "tables": {name: asdict(use) for name, use in analysis.tables().items()},
         "metrics": {name: m.as_dict() for name, m in analysis.metrics.items()},
         "problems": [
             {"kind": p.kind, "path": p.rel_path, "line": p.line, "detail": p.detail} for p in program.problems
