@@ -10,12 +10,13 @@ module itself never pulls in other services: their router imports are pruned fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from toolkit._errors import ConfigError
 from toolkit.analyze.plan import Plan
 from toolkit.split._code import CodeIndex, Module
-from toolkit.split._remote import RemoteFunction, judge
+from toolkit.split._remote import RemoteFunction, Verdict, judge
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +139,19 @@ def plan_layout(index: CodeIndex, plan: SplitPlan) -> Layout:
                 )
     if plan.app_module not in index.modules:
         raise ConfigError(f"app module {plan.app_module} is not in the source tree", location="source.app")
+    cache: dict[tuple[str, frozenset[str]], Verdict] = {}
+
+    def verdicts(module: str, names: frozenset[str]) -> Verdict:
+        key = (module, names)
+        if key not in cache:
+            cache[key] = judge(index.modules[module], names)
+        return cache[key]
+
     services: dict[str, ServiceLayout] = {}
     exposed: dict[str, set[tuple[str, str]]] = {s.name: set() for s in plan.services}
     findings: list[Finding] = []
     for service in plan.services:
-        layout = _service_layout(index, plan, service.name, findings)
+        layout = _service_layout(index, plan, service.name, findings, verdicts)
         services[service.name] = layout
         for proxy in layout.proxies.values():
             exposed[proxy.peer].update((proxy.module, f.name) for f in proxy.functions)
@@ -150,7 +159,11 @@ def plan_layout(index: CodeIndex, plan: SplitPlan) -> Layout:
 
 
 def _service_layout(
-    index: CodeIndex, plan: SplitPlan, service: str, findings: list[Finding]
+    index: CodeIndex,
+    plan: SplitPlan,
+    service: str,
+    findings: list[Finding],
+    verdicts: Callable[[str, frozenset[str]], Verdict],
 ) -> ServiceLayout:
     roots = [m for s in plan.services if s.name == service for m in s.modules]
     roots += [m for m in plan.shared if m in index.modules]
@@ -180,7 +193,7 @@ def _service_layout(
         for target in sorted(foreign):
             if target in local:
                 continue
-            verdict = judge(index.modules[target], frozenset().union(*(n for _, n, _ in foreign[target])))
+            verdict = verdicts(target, frozenset().union(*(n for _, n, _ in foreign[target])))
             if not verdict.remotable:
                 owner = plan.owner(target) or "?"
                 importer, _, lineno = foreign[target][0]
@@ -207,6 +220,6 @@ def _service_layout(
     proxies: dict[str, Proxy] = {}
     for target in sorted(set(foreign) - local):
         names = frozenset().union(*(n for _, n, _ in foreign[target]))
-        verdict = judge(index.modules[target], names)
+        verdict = verdicts(target, names)
         proxies[target] = Proxy(target, plan.owner(target) or "?", verdict.functions, verdict.constants)
     return ServiceLayout(service, sorted(local), proxies, copies)

@@ -51,19 +51,22 @@ def prune_module(
                     else None
                 )
                 rewritten[node.lineno - 1] = ast.unparse(copy if copy is not None else ast.Import(kept))
+    # ids of statements nested inside a dropped one: they go with it
+    covered: set[int] = set()
     changed = True
     while changed:
         changed = False
         for stmt in _statements(tree.body):
-            if stmt in dropped or any(_contains(d, stmt) for d in dropped):
+            if id(stmt) in covered or id(stmt) in {id(d) for d in dropped}:
                 continue
             if _reads(stmt, removed_names):
                 dropped.append(stmt)
+                covered.update(id(n) for n in ast.walk(stmt) if n is not stmt and isinstance(n, ast.stmt))
                 removed_names.update(_binds(stmt))
                 changed = True
     removed: list[Removed] = []
     for stmt in sorted(dropped, key=lambda s: s.lineno):
-        if any(other is not stmt and _contains(other, stmt) for other in dropped):
+        if id(stmt) in covered:
             continue
         first = stmt.lineno - 1
         last = (stmt.end_lineno or stmt.lineno) - 1
@@ -129,9 +132,3 @@ def _binds(stmt: ast.stmt) -> set[str]:
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 out.add(node.id)
     return out
-
-
-def _contains(outer: ast.stmt, inner: ast.stmt) -> bool:
-    if outer is inner:
-        return False
-    return any(node is inner for node in ast.walk(outer))
