@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -174,3 +176,44 @@ def test_cli_bad_input_exits_2(trace_file: Path, extra: list[str], message: str)
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert message in result.stderr
+
+
+COMPOSE = """\
+services:
+  web:
+    image: {image}
+    command: ["python3", "-m", "http.server", "8000"]
+    ports: ["127.0.0.1::8000"]
+"""
+
+
+@pytest.mark.docker
+def test_replica_count_is_read_from_a_compose_project(tmp_path: Path, base_image: str) -> None:
+    """Two real containers of one compose service: the load goes to one of them through its
+    published port, and the compose backend's count (2) becomes the cost figures."""
+    from toolkit import _docker
+    from toolkit.simulate._loadtest import backend_reader
+
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text(COMPOSE.format(image=base_image), encoding="utf-8")
+    project = f"tkt-loadtest-{uuid.uuid4().hex[:8]}"
+    try:
+        _docker.compose_up([compose_file], project, scale={"web": 2}, timeout_s=90)
+        host, port = _docker.compose_port([compose_file], project, "web", 8000)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://{host}:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        reader = backend_reader("compose", project, "web")
+        report = run_load(
+            trace_of([5, 5, 5, 5]), f"http://{host}:{port}/", ServiceModel(), read_replicas=reader
+        )
+    finally:
+        _docker.compose_down([compose_file], project)
+    s = report.result.summary
+    assert s.served == 20 and s.dropped == 0
+    assert s.max_replicas == 2 and s.scale_events == 0
+    assert s.replica_seconds == 2 * 4
