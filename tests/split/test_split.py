@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from toolkit._errors import SourceTreeError, TargetExistsError, UsageError
 from toolkit.analyze.plan import Plan
 from toolkit.cli import main
+from toolkit.scaffold import check_dockerfile_user
 from toolkit.split import split
 from toolkit.split._code import CodeIndex
 from toolkit.split._layout import Route, ServicePlan, SplitPlan
@@ -164,6 +165,20 @@ def test_compose_stack_wires_services_database_and_gateway(
     requirements = (out / "services/orders/requirements.txt").read_text(encoding="utf-8")
     assert "SQLAlchemy==2.1.9" in requirements and "httpx==" in requirements
     assert all("==" in line for line in requirements.splitlines() if not line.startswith("#"))
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    ["gateway/Dockerfile", "postgres/Dockerfile", "prometheus/Dockerfile", "services/orders/Dockerfile"],
+)
+def test_generated_dockerfiles_pass_hadolint_and_run_as_numeric_non_root(
+    shop: Path, shop_plan: Plan, tmp_path: Path, dockerfile: str
+) -> None:
+    out = split(shop, tmp_path / "out", shop_plan).out
+    hadolint = Path(sys.executable).with_name("hadolint")
+    done = subprocess.run([str(hadolint), str(out / dockerfile)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    check_dockerfile_user(out / dockerfile)
 
 
 # --------------------------------------------------------------------------- remote or local

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 
 from toolkit import _docker
 from toolkit.analyze.plan import Plan
-from toolkit.split import ParityReport, RunningStack, split, stack_down, verify
+from toolkit.split import ParityReport, RunningStack, probe, split, stack_down, stack_up, verify
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -131,3 +132,44 @@ def test_requests_through_the_gateway_reach_every_orders_replica(
     served = {ip: after[ip] - before[ip] for ip in addresses}
     assert sum(served.values()) == 60
     assert all(count > 0 for count in served.values()), served
+
+
+def test_probe_gets_every_parameterless_route(verified: tuple[ParityReport, RunningStack]) -> None:
+    _, stack = verified
+    answers = dict(probe(stack))
+    assert set(answers) == {"/catalog/products", "/orders", "/payments"}
+    assert answers["/catalog/products"] == 200
+    assert answers["/orders"] == 422  # user_id is required, as in the monolith
+
+
+def test_prometheus_scrapes_every_replica(
+    verified: tuple[ParityReport, RunningStack], base_image: str
+) -> None:
+    _, stack = verified
+    observed = stack_up(
+        stack.out,
+        project=stack.project,
+        base_image=base_image,
+        scale={"orders": ORDERS_REPLICAS},
+        observability=True,
+    )
+    host_port = _docker.compose_port([observed.compose_file], observed.project, "prometheus", 9090)
+    url = f"http://{host_port[0]}:{host_port[1]}/api/v1/query"
+    deadline = time.monotonic() + 60
+    targets: dict[str, set[str]] = {}
+    while time.monotonic() < deadline:
+        result = httpx.get(url, params={"query": "up == 1"}, timeout=5).json()["data"]["result"]
+        targets = {}
+        for series in result:
+            targets.setdefault(series["metric"]["job"], set()).add(series["metric"]["instance"])
+        if len(targets.get("orders", ())) == ORDERS_REPLICAS and len(targets) == 5:
+            break
+        time.sleep(1)
+    assert {job: len(instances) for job, instances in targets.items()} == {
+        "cart": 1,
+        "catalog": 1,
+        "orders": ORDERS_REPLICAS,
+        "payments": 1,
+        "users": 1,
+    }
+    assert targets["orders"] == {f"{ip}:8000" for ip in stack.replica_addresses("orders")}

@@ -56,6 +56,29 @@ class RunningStack:
         return proc.stdout + proc.stderr
 
 
+def _unhealthy(stack: RunningStack) -> str:
+    """What the containers that are not healthy last said: health-check output and log lines."""
+    notes: list[str] = []
+    for row in _docker.compose_ps([stack.compose_file], stack.project, all_states=True):
+        name, health = str(row.get("Name", "")), str(row.get("Health", ""))
+        if health in ("healthy", "") and row.get("State") == "running":
+            continue
+        inspect = _docker.run(["inspect", "--format", "{{json .State}}", name], check=False).stdout
+        try:
+            state = json.loads(inspect or "{}")
+        except ValueError:
+            state = {}
+        checks = (state.get("Health") or {}).get("Log") or [{}]
+        last_check = str(checks[-1].get("Output", "")).strip()[:200]
+        logs = _docker.run(["logs", "--tail", "3", name], check=False)
+        tail = " / ".join(line[:300] for line in (logs.stdout + logs.stderr).splitlines()[-3:])
+        notes.append(
+            f"{name}: {state.get('Status', '?')}, health {health or '-'}, check said {last_check!r}; "
+            f"log: {tail}"
+        )
+    return "; ".join(notes) or "no unhealthy container found"
+
+
 def read_manifest(out: Path) -> dict[str, Any]:
     """The ``split.json`` of a split output directory (what ``toolkit split`` wrote)."""
     path = Path(out) / "split.json"
@@ -105,13 +128,30 @@ def stack_up(
         )
         host, port = _docker.compose_port([stack.compose_file], project, "gateway", GATEWAY_CONTAINER_PORT)
     except DockerError as err:
-        logs = stack.logs(tail=5)
+        why = _unhealthy(stack)
         stack_down(stack)
-        last = " | ".join(line for line in logs.splitlines()[-6:] if line.strip())
-        raise DockerError(f"{err} (last logs: {last})") from err
+        raise DockerError(f"{err} ({why})") from err
     stack = RunningStack(out, project, f"http://{host}:{port}")
     wait_http(f"{stack.gateway_url}/_gateway/healthz", timeout_s=60)
     return stack
+
+
+def probe(stack: RunningStack, *, timeout_s: float = 10.0) -> list[tuple[str, int]]:
+    """GET every route of the stack that takes no path parameter, through the gateway.
+
+    Returns ``(path, status)`` pairs: a quick "it answers" check (``toolkit demo`` prints it).
+    """
+    manifest = read_manifest(stack.out)
+    paths = sorted(
+        {
+            route["path"]
+            for service in manifest["services"].values()
+            for route in service["routes"]
+            if "GET" in route["methods"] and "{" not in route["path"]
+        }
+    )
+    with httpx.Client(base_url=stack.gateway_url, timeout=timeout_s) as client:
+        return [(path, client.get(path).status_code) for path in paths]
 
 
 def stack_down(stack: RunningStack) -> None:

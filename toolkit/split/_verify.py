@@ -41,7 +41,8 @@ from toolkit.split._stack import read_requirement_lines
 
 MONOLITH_PORT = 8000
 _PLACEHOLDER = re.compile(r"\$\{(\d+)\.([A-Za-z0-9_.]+)\}")
-_METHOD_ORDER = {"POST": 0, "PUT": 2, "PATCH": 2, "GET": 1, "HEAD": 1, "DELETE": 4}
+_PHASE_ACTION = 3  # POST to an item (``/orders/{id}/cancel``) and unknown methods
+_PHASES = {"POST": 0, "GET": 1, "HEAD": 1, "PUT": 2, "PATCH": 2, "DELETE": 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,17 +149,25 @@ def requests_from_openapi(spec: Mapping[str, Any], routes: Sequence[tuple[str, s
         content = operation.get("requestBody", {}).get("content", {})
         if "application/json" in content:
             body = _sample(content["application/json"].get("schema", {}), spec)
-        collection = path if method == "POST" and not path.rstrip("/").endswith("}") else None
+        collection = path if method == "POST" and _is_collection(path, routes) else None
         out.append(Request(f"{method} {path}", method, path, body, (), tuple(params), collection))
-    return sorted(
-        out,
-        key=lambda r: (
-            _METHOD_ORDER.get(r.method, 3) if r.collection or r.method != "POST" else 3,
-            r.path.count("/"),
-            r.path,
-            r.method,
-        ),
-    )
+    return sorted(out, key=_replay_order)
+
+
+def _is_collection(path: str, routes: Sequence[tuple[str, str]]) -> bool:
+    """A POST path is a collection (it creates items) when items live under it (``/users`` and
+    ``/users/{id}``) or it can be listed (``GET /users``); ``/orders/{id}/cancel`` is an action."""
+    base = path.rstrip("/")
+    return any(p.startswith(base + "/{") or (m == "GET" and p.rstrip("/") == base) for m, p in routes)
+
+
+def _replay_order(request: Request) -> tuple[int, int, str, str]:
+    """Create collections first (shallow before nested), then read, update, act, and delete."""
+    if request.method == "POST" and not request.collection:
+        phase = _PHASE_ACTION
+    else:
+        phase = _PHASES.get(request.method, _PHASE_ACTION)
+    return (phase, request.path.count("/"), request.path, request.method)
 
 
 def read_recorded(path: Path) -> list[Request]:
