@@ -505,3 +505,20 @@ def test_cli_json_output(mini: tuple[Path, Plan], tmp_path: Path) -> None:
         "ledger": [],
     }
     assert doc["database"] is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param(["--scale", "orders"], "invalid --scale 'orders'", id="scale-without-count"),
+        pytest.param(["--scale", "orders=0"], "invalid --scale 'orders=0'", id="scale-zero"),
+        pytest.param([], "not a toolkit split output", id="not-a-split"),
+    ],
+)
+def test_verify_refuses_bad_input_before_touching_docker(
+    mini: tuple[Path, Plan], tmp_path: Path, extra: list[str], message: str
+) -> None:
+    root, _ = mini
+    result = CliRunner().invoke(main, ["verify", str(root), str(tmp_path), *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output

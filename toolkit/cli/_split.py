@@ -67,6 +67,7 @@ def _run_verify(
     keep: bool,
     quiet: bool,
 ) -> dict[str, Any]:
+    """Run the verification with the options of ``_verify_options`` and print its outcome."""
     from toolkit.split import verify
 
     info("verifying: building and starting the monolith and the split stack (takes a while)", quiet=quiet)
@@ -121,12 +122,8 @@ def split(
     out: Path,
     force: bool,
     run_verify: bool,
-    base_image: str,
-    scale: tuple[str, ...],
-    recorded: Path | None,
-    ignore_field: tuple[str, ...],
-    keep: bool,
     as_json: bool,
+    **verify_options: Any,
 ) -> None:
     """Split the monolith at PATH into services, a gateway and a compose stack in DIR.
 
@@ -148,16 +145,7 @@ def split(
         for note in result.notes:
             info(f"note: {note}")
     if run_verify:
-        doc["verify"] = _run_verify(
-            path,
-            result.out,
-            base_image=base_image,
-            scale=scale,
-            recorded=recorded,
-            ignore_field=ignore_field,
-            keep=keep,
-            quiet=as_json,
-        )
+        doc["verify"] = _run_verify(path, result.out, quiet=as_json, **verify_options)
     if as_json:
         emit_json("split", doc)
     if run_verify and doc["verify"]["parity_percent"] < 100.0:
@@ -171,31 +159,13 @@ def split(
 @click.argument("stack_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_verify_options
 @json_option
-def verify(
-    monolith: Path,
-    stack_dir: Path,
-    base_image: str,
-    scale: tuple[str, ...],
-    recorded: Path | None,
-    ignore_field: tuple[str, ...],
-    keep: bool,
-    as_json: bool,
-) -> None:
+def verify(monolith: Path, stack_dir: Path, as_json: bool, **verify_options: Any) -> None:
     """Start MONOLITH and the split stack in STACK_DIR in Docker, send both the same requests
     and print route parity (same status codes and JSON bodies, route by route).
 
     Exit code 1 when parity is below 100%.
     """
-    doc = _run_verify(
-        monolith,
-        stack_dir,
-        base_image=base_image,
-        scale=scale,
-        recorded=recorded,
-        ignore_field=ignore_field,
-        keep=keep,
-        quiet=as_json,
-    )
+    doc = _run_verify(monolith, stack_dir, quiet=as_json, **verify_options)
     if as_json:
         emit_json("verify", doc)
     if doc["parity_percent"] < 100.0:
