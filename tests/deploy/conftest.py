@@ -3,6 +3,7 @@ loopback, an isolated state directory, and a way to run the CLI in-process."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.helpers import FIXTURES, Registry, wait_http
+from deploy.helpers import FIXTURE_TEMPLATE_VERSION, FIXTURES, Registry, wait_http
 from toolkit.deploy._state import free_port
 
 
@@ -36,6 +37,10 @@ def shop_stack(tmp_path: Path) -> Path:
     shutil.copytree(FIXTURES / "shop", dest)
     for service in ("catalog", "orders"):
         shutil.copy(FIXTURES / "service_app.py", dest / service / "app.py")
+        # What `toolkit new` / `toolkit split` record: marks them as platform services
+        # (/healthz, /readyz, /metrics) and gives their tags a template version.
+        answers = {"template": "service", "template_version": FIXTURE_TEMPLATE_VERSION, "answers": {}}
+        (dest / service / ".toolkit.json").write_text(json.dumps(answers))
     compose = dest / "compose.yaml"
     project = f"tkt-shop-{uuid.uuid4().hex[:6]}"
     compose.write_text(compose.read_text().replace("name: tkt-shop\n", f"name: {project}\n"))

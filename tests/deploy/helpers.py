@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from toolkit.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_TEMPLATE_VERSION = "0.1.0"
 
 
 def run_cli(*args: str) -> Result:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.helpers import Registry, remove_images, run_cli, run_json
+from deploy.helpers import FIXTURE_TEMPLATE_VERSION, Registry, remove_images, run_cli, run_json
 from toolkit.deploy._images import parse_build_args, service_tag
 from toolkit.deploy._stack import load_stack
 
@@ -24,7 +24,9 @@ def test_unchanged_service_keeps_its_tag_and_changed_one_gets_a_new_tag(shop_sta
     assert after["catalog"] == before["catalog"]
     assert after["gateway"] == before["gateway"]
     assert after["orders"] != before["orders"]
-    assert all(t.startswith("h") for t in after.values())
+    # Template version (recorded by the generator) first, then the content hash.
+    assert after["orders"].startswith(f"{FIXTURE_TEMPLATE_VERSION}-h")
+    assert after["gateway"].startswith("h")  # not rendered from the template
 
 
 def test_dockerignored_files_do_not_change_the_tag(shop_stack: Path) -> None:
@@ -44,10 +46,11 @@ def test_git_commit_names_the_tag_when_the_context_is_committed(shop_stack: Path
     git("add", ".")
     git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "stack")
     commit = git("log", "-1", "--format=%h")
-    assert _tags(shop_stack)["orders"] == f"g{commit}"
+    assert _tags(shop_stack)["orders"] == f"{FIXTURE_TEMPLATE_VERSION}-g{commit}"
+    assert _tags(shop_stack)["gateway"] == f"g{commit}"
     (shop_stack / "orders" / "app.py").write_text("changed")  # uncommitted: content decides
-    assert _tags(shop_stack)["orders"].startswith("h")
-    assert _tags(shop_stack)["catalog"] == f"g{commit}"
+    assert _tags(shop_stack)["orders"].startswith(f"{FIXTURE_TEMPLATE_VERSION}-h")
+    assert _tags(shop_stack)["catalog"] == f"{FIXTURE_TEMPLATE_VERSION}-g{commit}"
 
 
 def test_build_args_are_part_of_the_tag(shop_stack: Path) -> None:

@@ -18,8 +18,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deploy.helpers import run_cli, run_json
-from toolkit.deploy._nginx import Route, parse_routes
+from deploy.helpers import FIXTURE_TEMPLATE_VERSION, run_cli, run_json
+from toolkit.deploy._nginx import Route, manifest_routes, parse_routes
 from toolkit.scaffold import render_service
 
 K8S_VERSION = "1.30.0"
@@ -91,7 +91,9 @@ def test_deployments_run_as_the_dockerfile_user_with_a_restricted_context(
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["resources"]["limits"] == {"cpu": "250m", "memory": "64Mi"}
-    assert container["image"].startswith(f"registry.example:5000/{_project([deployment])}-{service}:h")
+    assert container["image"].startswith(
+        f"registry.example:5000/{_project([deployment])}-{service}:{FIXTURE_TEMPLATE_VERSION}-h"
+    )
     assert container["envFrom"] == [{"configMapRef": {"name": f"{service}-env"}}]
 
 
@@ -349,3 +351,76 @@ def test_generated_service_from_toolkit_new(tmp_path: Path) -> None:
     (ingress,) = _by_kind(docs, "Ingress").values()
     (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
     assert (path["path"], path["backend"]["service"]["name"]) == ("/", name)
+
+
+@pytest.mark.parametrize(
+    ("services", "expected", "problem"),
+    [
+        (
+            {"orders": ["/orders", "/orders/{id}", "/orders/{id}/cancel"], "users": ["/users/{id}"]},
+            [Route("/orders", False, "orders", 8000), Route("/users", False, "users", 8000)],
+            None,
+        ),
+        (
+            {"catalog": ["/shop/products", "/shop/products/{id}"], "cart": ["/shop/cart/{user}"]},
+            [
+                Route("/shop/cart", False, "cart", 8000),
+                Route("/shop/products", False, "catalog", 8000),
+                Route("/shop/products", True, "catalog", 8000),
+            ],
+            None,
+        ),
+        (
+            {"a": ["/things"], "b": ["/things"]},
+            [Route("/things", True, "a", 8000)],
+            "split by method",
+        ),
+    ],
+    ids=["one-owner-per-segment", "shared-segment", "method-split"],
+)
+def test_split_manifest_routes(
+    services: dict[str, list[str]], expected: list[Route], problem: str | None
+) -> None:
+    manifest = {
+        "services": {
+            name: {"port": 8000, "routes": [{"path": p, "methods": ["GET"]} for p in paths]}
+            for name, paths in services.items()
+        }
+    }
+    routes, problems = manifest_routes(manifest, set(services))
+    assert routes == expected
+    assert (problems == []) if problem is None else (problem in problems[0])
+
+
+def test_a_built_database_gets_its_exposed_port_and_its_compose_healthcheck(
+    shop_stack: Path, tmp_path: Path
+) -> None:
+    (shop_stack / "db").mkdir()
+    (shop_stack / "db" / "Dockerfile").write_text(
+        "ARG BASE_IMAGE=python:3.12-slim\nFROM ${BASE_IMAGE}\nUSER 10003:10003\nEXPOSE 5432\n"
+    )
+    compose = shop_stack / "compose.yaml"
+    compose.write_text(
+        compose.read_text().replace(
+            "volumes:\n  catalog-data: {}\n",
+            "  db:\n"
+            "    build: {context: ./db}\n"
+            "    healthcheck:\n"
+            '      test: ["CMD-SHELL", "pg_isready --username $$PGUSER"]\n'
+            "      start_period: 20s\n"
+            "volumes:\n  catalog-data: {}\n",
+        )
+    )
+    run_json("deploy", "k8s", str(shop_stack), "--out", str(tmp_path / "k"))
+    docs = _render(tmp_path / "k" / "base")
+    _validate(docs)
+    db = _by_kind(docs, "Deployment")["db"]
+    container = db["spec"]["template"]["spec"]["containers"][0]
+    assert container["ports"] == [{"name": "main", "containerPort": 5432, "protocol": "TCP"}]
+    assert container["readinessProbe"]["exec"]["command"] == ["sh", "-c", "pg_isready --username $PGUSER"]
+    assert container["startupProbe"]["failureThreshold"] == 10  # 20 s start period at 2 s
+    # Not a platform service: no read-only root by default, not autoscaled, still non-root.
+    assert container["securityContext"]["readOnlyRootFilesystem"] is False
+    assert "toolkit.dev/autoscale" not in db["metadata"]["labels"]
+    assert db["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10003
+    assert _by_kind(docs, "Service")["db"]["spec"]["ports"][0]["port"] == 5432

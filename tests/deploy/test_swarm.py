@@ -30,7 +30,7 @@ def test_stack_file_has_images_not_builds_and_rolling_update_settings(shop_stack
     assert doc["version"] == "3.8"
     for name, service in doc["services"].items():
         assert "build" not in service
-        assert service["image"].startswith(f"127.0.0.1:5000/{load_stack(shop_stack).project}-{name}:h")
+        assert service["image"].startswith(f"127.0.0.1:5000/{load_stack(shop_stack).project}-{name}:")
         update = service["deploy"]["update_config"]
         assert update["failure_action"] == "rollback"
         assert service["deploy"]["rollback_config"]["parallelism"] == 1

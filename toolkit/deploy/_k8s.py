@@ -34,7 +34,7 @@ import yaml
 from toolkit._errors import InvalidNameError, TargetExistsError, UsageError
 from toolkit._version import __version__
 from toolkit.deploy._images import ServiceImage, stack_images
-from toolkit.deploy._nginx import Route, gateway_routes
+from toolkit.deploy._nginx import Route, gateway_routes, manifest_routes
 from toolkit.deploy._stack import Stack, StackService, format_memory, load_stack, resource_amounts
 from toolkit.scale import (
     MetricKind,
@@ -45,6 +45,8 @@ from toolkit.scale import (
     load_policy,
     parse_policy,
 )
+from toolkit.split import MANIFEST as SPLIT_MANIFEST
+from toolkit.split._run import read_manifest
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIALS)", re.IGNORECASE)
@@ -128,7 +130,8 @@ def _pod_security(service: StackService, warnings: list[str]) -> tuple[dict[str,
         warnings.append(f"{service.name}: the Dockerfile runs as root (USER 0); runAsNonRoot will refuse it")
     else:
         pod.update({"runAsUser": uid, "runAsGroup": uid, "fsGroup": uid})
-    read_only = service.labels.get("toolkit.read-only-root", "true").lower() != "false"
+    default = "true" if service.platform else "false"
+    read_only = service.labels.get("toolkit.read-only-root", default).lower() != "false"
     return pod, read_only
 
 
@@ -142,14 +145,15 @@ def _deployment(
     autoscaled: bool,
     warnings: list[str],
 ) -> dict[str, Any]:
-    port = service.http_port
+    port = service.main_port
     container: dict[str, Any] = {"name": service.name, "image": image, "imagePullPolicy": "IfNotPresent"}
     if service.raw.get("entrypoint"):
         container["command"] = list(service.raw["entrypoint"])
     if service.command:
         container["args"] = list(service.command)
+    port_name = "http" if service.platform else "main"
     if port:
-        container["ports"] = [{"name": "http", "containerPort": port, "protocol": "TCP"}]
+        container["ports"] = [{"name": port_name, "containerPort": port, "protocol": "TCP"}]
     if env_from:
         container["envFrom"] = env_from
     resources = _resources(service)
@@ -169,7 +173,7 @@ def _deployment(
                 {"name": f"scratch-{index}", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}}
             )
             mounts.append({"name": f"scratch-{index}", "mountPath": path})
-        if port:
+        if port and service.platform:
             probe = {
                 "httpGet": {"path": "/healthz", "port": "http"},
                 "periodSeconds": 10,
@@ -188,15 +192,14 @@ def _deployment(
                 "prometheus.io/port": str(port),
                 "prometheus.io/path": "/metrics",
             }
+        else:
+            _command_probes(container, service, port)
     else:
         warnings.append(
             f"{service.name}: third-party image {service.image} runs as its image decides (no runAsNonRoot); "
             "for a database prefer a managed service or an operator in production"
         )
-        if port:
-            probe = {"tcpSocket": {"port": "http"}, "periodSeconds": 10}
-            container["livenessProbe"] = probe
-            container["readinessProbe"] = {**probe, "periodSeconds": 5}
+        _command_probes(container, service, port)
     for volume, path in service.volumes:
         volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": volume}})
         mounts.append({"name": volume, "mountPath": path})
@@ -241,6 +244,27 @@ def _deployment(
     }
 
 
+def _command_probes(container: dict[str, Any], service: StackService, port: int | None) -> None:
+    """Probes for a service that is not a toolkit platform service (a gateway, a database):
+    its compose healthcheck as an exec probe, else a TCP check of its port."""
+    check = service.raw.get("healthcheck") or {}
+    test = check.get("test") or []
+    probe: dict[str, Any] | None = None
+    if not check.get("disable") and len(test) > 1 and test[0] in ("CMD", "CMD-SHELL"):
+        # The normalised test keeps compose's `$$` escape; Kubernetes runs it as is.
+        words = [str(w).replace("$$", "$") for w in test[1:]]
+        command = words if test[0] == "CMD" else ["sh", "-c", " ".join(words)]
+        probe = {"exec": {"command": command}, "timeoutSeconds": _seconds(check.get("timeout")) or 5}
+    elif port:
+        probe = {"tcpSocket": {"port": "main"}}
+    if probe is None:
+        return
+    container["livenessProbe"] = {**probe, "periodSeconds": 10, "failureThreshold": 3}
+    container["readinessProbe"] = {**probe, "periodSeconds": 5, "failureThreshold": 2}
+    start_s = _seconds(check.get("start_period")) or 30
+    container["startupProbe"] = {**probe, "periodSeconds": 2, "failureThreshold": max(1, start_s // 2)}
+
+
 def _seconds(value: Any) -> int | None:
     """Compose durations (``"30s"``, ``"1m30s"``, or nanoseconds) in whole seconds."""
     if value is None:
@@ -254,15 +278,16 @@ def _seconds(value: Any) -> int | None:
 
 
 def _service(stack: Stack, service: StackService) -> dict[str, Any]:
-    port = service.http_port
+    port = service.main_port
     assert port is not None
+    name = "http" if service.platform else "main"
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _meta(stack, service.name),
         "spec": {
             "selector": _labels(stack, service.name),
-            "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [{"name": name, "port": port, "targetPort": name, "protocol": "TCP"}],
         },
     }
 
@@ -564,17 +589,23 @@ def render(
     app_names = set(stack.services)
     routes: list[Route] = []
     deploy_gateway = True
-    if gateway.built and gateway.build_context is not None and len(stack.services) > 1:
-        routes, problems = gateway_routes(gateway.build_context, app_names - {gateway.name})
+    if len(stack.services) > 1:
+        backends = app_names - {gateway.name}
+        if (stack.directory / SPLIT_MANIFEST).is_file():
+            routes, problems = manifest_routes(read_manifest(stack.directory), backends)
+        elif gateway.built and gateway.build_context is not None:
+            routes, problems = gateway_routes(gateway.build_context, backends)
+        else:
+            problems = []
         out.warnings += [f"gateway: {p}" for p in problems]
         deploy_gateway = not routes
-    if not routes and gateway.http_port:
-        routes = [Route(path="/", exact=False, service=gateway.name, port=gateway.http_port)]
+    if not routes and gateway.main_port:
+        routes = [Route(path="/", exact=False, service=gateway.name, port=gateway.main_port)]
     scaled = [
         s.name
         for s in stack.services.values()
-        if s.built
-        and s.http_port
+        if s.platform
+        and s.main_port
         and (s.name != gateway.name or len(stack.services) == 1)
         and (policy is None or s.name in policy.services)
     ]
@@ -594,7 +625,7 @@ def render(
             image = service.image
         else:
             raise UsageError(f"service {service.name!r} has neither build nor image")
-        if service.built and service.http_port is None:
+        if service.built and service.main_port is None:
             out.warnings.append(f"{service.name}: no container port (expose or ports) — no Service or probes")
         env_docs, env_from = _env_objects(stack, service)
         sp = policy.policy_for(service.name) if policy else None
@@ -611,7 +642,7 @@ def render(
                 warnings=out.warnings,
             ),
         ]
-        if service.http_port:
+        if service.main_port:
             docs.append(_service(stack, service))
         docs += [_pvc(stack, volume) for volume, _ in service.volumes]
         out.files[f"base/{service.name}.yaml"] = docs

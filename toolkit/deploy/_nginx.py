@@ -1,4 +1,5 @@
-"""Routes of a stack's nginx gateway, read from its configuration, for a Kubernetes Ingress.
+"""Routes of a stack's gateway, for a Kubernetes Ingress: from ``toolkit split``'s manifest
+(``split.json``) when there is one, else read from the gateway's nginx configuration.
 
 In Kubernetes the gateway's job (a path prefix to a service) is an Ingress, and the nginx
 configuration written for Docker cannot be reused there as is (it resolves names through
@@ -11,8 +12,10 @@ expressions, a rewritten URI) is reported rather than guessed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -96,3 +99,47 @@ def gateway_routes(context: Path, services: set[str]) -> tuple[list[Route], list
             problems += [f"{path.name}: {issue}" for issue in issues]
     unique = {(r.path, r.exact): r for r in routes}
     return sorted(unique.values(), key=lambda r: r.path), problems
+
+
+def manifest_routes(manifest: Mapping[str, Any], services: set[str]) -> tuple[list[Route], list[str]]:
+    """Ingress paths from the routes ``toolkit split`` recorded for each service.
+
+    An Ingress path cannot hold parameters (``/orders/{id}/cancel``), so a route is reduced to
+    its static prefix. When every route under a first segment (``/orders``) belongs to one
+    service, that segment becomes one ``Prefix`` path; otherwise each route gets its own path
+    (``Exact`` when it has no parameter), and a path split by method between services (which
+    an Ingress cannot express) is reported and sent to one of them.
+    """
+    problems: list[str] = []
+    owners: dict[str, set[str]] = {}
+    routes_of: dict[str, list[tuple[str, str]]] = {}  # first segment -> (path, service)
+    ports: dict[str, int] = {}
+    for name, spec in sorted((manifest.get("services") or {}).items()):
+        if name not in services:
+            problems.append(f"split.json names {name!r}, which is not a service of the stack")
+            continue
+        ports[name] = int(spec.get("port") or 8000)
+        for route in spec.get("routes") or []:
+            path = str(route["path"])
+            segment = "/" + path.strip("/").split("/", 1)[0] if path.strip("/") else "/"
+            owners.setdefault(segment, set()).add(name)
+            routes_of.setdefault(segment, []).append((path, name))
+    routes: list[Route] = []
+    for segment in sorted(owners):
+        if len(owners[segment]) == 1 and "{" not in segment:
+            (service,) = owners[segment]
+            routes.append(Route(segment, False, service, ports[service]))
+            continue
+        by_path: dict[tuple[str, bool], set[str]] = {}
+        for path, service in routes_of[segment]:
+            static, brace, _ = path.partition("{")
+            key = (static.rstrip("/") or "/", not brace)
+            by_path.setdefault(key, set()).add(service)
+        for (static, exact), names in sorted(by_path.items()):
+            chosen = sorted(names)[0]
+            if len(names) > 1:
+                problems.append(
+                    f"{static} is split by method between {', '.join(sorted(names))}: sent to {chosen}"
+                )
+            routes.append(Route(static, exact, chosen, ports[chosen]))
+    return routes, problems

@@ -9,6 +9,7 @@ use are kept. Every target (images, environments, Swarm, Kubernetes) reads this 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,9 +60,10 @@ class StackService:
         return self.build_context is not None
 
     @property
-    def http_port(self) -> int | None:
-        """The port the service answers HTTP on inside its container."""
-        return self.container_ports[0] if self.container_ports else None
+    def main_port(self) -> int | None:
+        """The port the service answers on inside its container (HTTP for platform services)."""
+        ports = self.ports_known
+        return ports[0] if ports else None
 
     @property
     def dockerfile_path(self) -> Path | None:
@@ -69,12 +71,32 @@ class StackService:
             return None
         return self.build_context / (self.dockerfile or "Dockerfile")
 
-    def dockerfile_user(self) -> int | None:
-        """The numeric user of the Dockerfile's final stage (None if it is not numeric)."""
+    def _dockerfile_text(self) -> str | None:
         path = self.dockerfile_path
         if path is None or not path.is_file():
             return None
-        return dockerfile_numeric_user(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
+
+    def dockerfile_user(self) -> int | None:
+        """The numeric user of the Dockerfile's final stage (None if it is not numeric)."""
+        text = self._dockerfile_text()
+        return dockerfile_numeric_user(text) if text is not None else None
+
+    @property
+    def ports_known(self) -> tuple[int, ...]:
+        """Container ports from compose, else the ``EXPOSE`` of the Dockerfile's final stage
+        (a database built by the stack often only says it there)."""
+        if self.container_ports:
+            return self.container_ports
+        text = self._dockerfile_text()
+        return dockerfile_exposed_ports(text) if text is not None else ()
+
+    @property
+    def platform(self) -> bool:
+        """True for a service rendered from the toolkit template (``toolkit new`` or ``toolkit
+        split`` recorded its answers): it serves ``/healthz``, ``/readyz`` and ``/metrics``
+        and runs with a read-only root filesystem."""
+        return self.build_context is not None and template_answers(self.build_context) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +245,22 @@ def resource_amounts(
         pair(service.cpu_limit, service.memory_limit_bytes),
         pair(service.cpu_reservation, service.memory_reservation_bytes),
     )
+
+
+_FROM_RE = re.compile(r"^\s*FROM\s", re.IGNORECASE | re.MULTILINE)
+_EXPOSE_RE = re.compile(r"^\s*EXPOSE\s+(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def dockerfile_exposed_ports(text: str) -> tuple[int, ...]:
+    """TCP ports the final stage ``EXPOSE``s (``EXPOSE 5432``, ``EXPOSE 8000/tcp``)."""
+    final_stage = _FROM_RE.split(text)[-1]
+    ports: list[int] = []
+    for line in _EXPOSE_RE.findall(final_stage):
+        for word in line.split():
+            number, _, protocol = word.partition("/")
+            if number.isdigit() and protocol in ("", "tcp"):
+                ports.append(int(number))
+    return tuple(dict.fromkeys(ports))
 
 
 def dockerfile_numeric_user(text: str) -> int | None:

@@ -125,8 +125,8 @@ def swarm_service(
     if service.environment:
         doc["environment"] = dict(sorted(service.environment.items()))
     labels = dict(service.labels)
-    if service.built and service.http_port and service is not stack.gateway:
-        labels.setdefault(METRICS_PORT_LABEL, str(service.http_port))
+    if _scalable(stack, service):
+        labels.setdefault(METRICS_PORT_LABEL, str(service.main_port))
     if labels:
         doc["labels"] = dict(sorted(labels.items()))
     health = _healthcheck(service)
@@ -143,8 +143,8 @@ def swarm_service(
             for i, p in enumerate(service.ports or ())
             if (i == 0 and published_port) or p.published
         ]
-        if not doc["ports"] and published_port and service.http_port:
-            doc["ports"] = [{"target": service.http_port, "published": published_port, "mode": publish_mode}]
+        if not doc["ports"] and published_port and service.main_port:
+            doc["ports"] = [{"target": service.main_port, "published": published_port, "mode": publish_mode}]
     if service.volumes:
         doc["volumes"] = [f"{volume}:{path}" for volume, path in service.volumes]
     doc["networks"] = [NETWORK]
@@ -224,8 +224,9 @@ def stack_file(
 
 
 def _scalable(stack: Stack, service: StackService) -> bool:
-    """Services the autoscaler manages: built here, answering HTTP, not the gateway."""
-    return service.built and service.http_port is not None and service is not stack.gateway
+    """Services the autoscaler manages: toolkit platform services (they serve /metrics),
+    not the gateway."""
+    return service.platform and service.main_port is not None and service is not stack.gateway
 
 
 def ensure_host_network(name: str) -> str:
