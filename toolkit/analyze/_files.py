@@ -66,27 +66,26 @@ def _is_identifier_path(parts: list[str]) -> bool:
     return all(p.isidentifier() for p in parts)
 
 
-def _walk_package(root: Path, package_dir: Path, out: list[SourceFile]) -> None:
+def _walk_package(package_dir: str, parts: list[str], out: list[SourceFile]) -> None:
     """Every module below ``package_dir`` (directories without ``__init__.py`` count as
-    namespace sub-packages, which many projects forget to mark)."""
-    for dirpath, dirnames, filenames in os.walk(package_dir):
-        dirnames[:] = sorted(d for d in dirnames if not _skip_dir(d) and d.isidentifier())
-        rel_dir = Path(dirpath).relative_to(root)
-        parts = list(rel_dir.parts)
-        if not _is_identifier_path(parts):
+    namespace sub-packages, which many projects forget to mark). Plain ``os.scandir`` and
+    strings: this runs on every analysis, cached or not."""
+    with os.scandir(package_dir) as scan:
+        entries = sorted(scan, key=lambda e: e.name)
+    rel_dir = "/".join(parts)
+    for entry in entries:
+        name = entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if not _skip_dir(name) and name.isidentifier():
+                _walk_package(entry.path, [*parts, name], out)
             continue
-        for name in sorted(filenames):
-            if _skip_file(name):
-                continue
-            stem = name[:-3]
-            if stem == "__init__":
-                module, is_package = ".".join(parts), True
-            elif stem.isidentifier():
-                module, is_package = ".".join([*parts, stem]), False
-            else:
-                continue
-            rel = (rel_dir / name).as_posix()
-            out.append(SourceFile(module, rel, f"{dirpath}{os.sep}{name}", is_package))
+        if _skip_file(name):
+            continue
+        stem = name[:-3]
+        if stem == "__init__":
+            out.append(SourceFile(".".join(parts), f"{rel_dir}/{name}", entry.path, True))
+        elif stem.isidentifier():
+            out.append(SourceFile(".".join([*parts, stem]), f"{rel_dir}/{name}", entry.path, False))
 
 
 def _has_python(directory: Path) -> bool:
@@ -134,7 +133,7 @@ def discover(path: str | Path) -> SourceTree:
             ]
     files: list[SourceFile] = []
     for package_dir in package_dirs:
-        _walk_package(root, package_dir, files)
+        _walk_package(str(package_dir), [package_dir.name], files)
     for module_file in loose:
         if module_file.stem in {"setup", "noxfile", "fabfile"}:
             continue
