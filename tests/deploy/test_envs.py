@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
-from deploy.helpers import http_get, remove_images, run_cli, run_json
+from deploy.helpers import Registry, http_get, remove_images, run_cli, run_json
 from toolkit.deploy._envs import environment_config
 from toolkit.deploy._stack import load_stack
+from toolkit.scaffold import render_service
 
 
 def _docker_ids(kind: str, project: str) -> list[str]:
@@ -92,3 +94,29 @@ def test_two_environments_side_by_side_and_down_removes_only_one(
         for env in ("dev", "test"):
             run_cli("down", str(shop_stack), "--env", env)
         remove_images(project)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_generated_service_runs_as_an_environment_and_pushes_with_its_template_version(
+    tmp_path: Path, base_image: str, registry: Registry
+) -> None:
+    """A one-service stack from ``toolkit new`` (no fixed host port): ``up`` publishes its
+    port on the environment's own port, it answers /healthz there, and ``build --push``
+    tags it with the template version it recorded."""
+    name = f"tkt-env-{uuid.uuid4().hex[:6]}"
+    service_dir = render_service(name, tmp_path / "src")
+    build_arg = f"BASE_IMAGE={base_image}"
+    try:
+        env = run_json("up", str(service_dir), "--env", "qa", "--build-arg", build_arg)
+        assert env["project"] == f"{name}-qa"
+        assert http_get(f"{env['url']}/healthz")[0] == 200
+        built = run_json("build", str(service_dir), "--push", registry.address, "--build-arg", build_arg)
+        (image,) = built["images"]
+        version = json.loads((service_dir / ".toolkit.json").read_text())["template_version"]
+        assert image["tag"].startswith(f"{version}-h")
+        assert registry.tags(name + "-" + name) == [image["tag"]]
+    finally:
+        run_cli("down", str(service_dir), "--env", "qa")
+        remove_images(name)
+    assert _docker_ids("container", f"{name}-qa") == []
