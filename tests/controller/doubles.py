@@ -58,6 +58,7 @@ class InMemoryBackend:
     snapshots: int = 0
     lock_factory: Callable[[], LeaderLock] = AlwaysLock
     name: str = "memory"
+    _states: dict[str, ServiceState] = field(default_factory=dict)  # rebuilt when a count changes
 
     def snapshot(self) -> Mapping[str, ServiceState]:
         self.snapshots += 1
@@ -66,11 +67,14 @@ class InMemoryBackend:
             raise BackendError("engine unreachable (injected)")
         result = {}
         for service, count in self.counts.items():
-            ready = int(count * self.ready_fraction)
-            replicas = tuple(
-                ReplicaTarget(f"{service}-{i}", f"10.0.0.{i}:8000", ready=i < ready) for i in range(count)
-            )
-            result[service] = ServiceState(count, ready, replicas)
+            cached = self._states.get(service)
+            if cached is None or cached.spec_replicas != count:
+                ready = int(count * self.ready_fraction)
+                replicas = tuple(
+                    ReplicaTarget(f"{service}-{i}", f"10.0.0.{i}:8000", ready=i < ready) for i in range(count)
+                )
+                cached = self._states[service] = ServiceState(count, ready, replicas)
+            result[service] = cached
         return result
 
     def scale(self, service: str, replicas: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,6 +22,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from toolkit._errors import UsageError
 
@@ -34,30 +35,12 @@ class Telemetry:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.desired = Gauge(
-            "toolkit_autoscale_desired_replicas",
-            "Replica count the last decision asked for.",
-            ["service"],
-            registry=self.registry,
-        )
-        self.current = Gauge(
-            "toolkit_autoscale_current_replicas",
-            "Replica count the backend reported at the last tick.",
-            ["service"],
-            registry=self.registry,
-        )
-        self.ready = Gauge(
-            "toolkit_autoscale_ready_replicas",
-            "Ready replicas the backend reported at the last tick.",
-            ["service"],
-            registry=self.registry,
-        )
-        self.decisions = Counter(
-            "toolkit_autoscale_decisions",
-            "Decisions made, by service and reason.",
-            ["service", "reason"],
-            registry=self.registry,
-        )
+        # Per-service series are plain dicts written by every decision and turned into
+        # metric families only when /metrics is scraped: a tick over 1,000 services would
+        # otherwise spend more time in prometheus-client's per-sample locking than deciding.
+        self._replicas: dict[str, tuple[int, int, int]] = {}  # service -> (current, ready, desired)
+        self._decisions: dict[tuple[str, str], int] = {}  # (service, reason) -> count
+        self.registry.register(_DecisionCollector(self._replicas, self._decisions))
         self.scale_actions = Counter(
             "toolkit_autoscale_scale_actions",
             "Replica count changes applied to the backend.",
@@ -80,8 +63,54 @@ class Telemetry:
             "toolkit_autoscale_leader", "1 while this controller holds the lock.", registry=self.registry
         )
 
+    def record_decision(self, service: str, current: int, ready: int, desired: int, reason: str) -> None:
+        self._replicas[service] = (current, ready, desired)
+        key = (service, reason)
+        self._decisions[key] = self._decisions.get(key, 0) + 1
+
     def exposition(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+
+class _DecisionCollector:
+    """Desired/current/ready replicas per service and decisions by reason, read at scrape time."""
+
+    def __init__(
+        self, replicas: dict[str, tuple[int, int, int]], decisions: dict[tuple[str, str], int]
+    ) -> None:
+        self._replicas = replicas
+        self._decisions = decisions
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families({}, {})
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families(dict(self._replicas), dict(self._decisions))
+
+    @staticmethod
+    def _families(
+        replicas: dict[str, tuple[int, int, int]], decisions: dict[tuple[str, str], int]
+    ) -> list[Metric]:
+        helps = (
+            ("toolkit_autoscale_current_replicas", "Replica count the backend reported at the last tick."),
+            ("toolkit_autoscale_ready_replicas", "Ready replicas the backend reported at the last tick."),
+            ("toolkit_autoscale_desired_replicas", "Replica count the last decision asked for."),
+        )
+        families: list[Metric] = []
+        for index, (name, documentation) in enumerate(helps):
+            gauge = GaugeMetricFamily(name, documentation, labels=["service"])
+            for service, values in sorted(replicas.items()):
+                gauge.add_metric([service], values[index])
+            families.append(gauge)
+        counter = CounterMetricFamily(
+            "toolkit_autoscale_decisions",
+            "Decisions made, by service and reason.",
+            labels=["service", "reason"],
+        )
+        for (service, reason), count in sorted(decisions.items()):
+            counter.add_metric([service, reason], count)
+        families.append(counter)
+        return families
 
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]

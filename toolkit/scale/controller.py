@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from toolkit._errors import ConfigError, MetricsError, OperationError
@@ -72,6 +72,13 @@ class ServiceReport:
     restored: bool = False
     error: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a flat dict (``dataclasses.asdict`` deep-copies: 5x slower here)."""
+        return {name: getattr(self, name) for name in _REPORT_FIELDS}
+
+
+_REPORT_FIELDS = tuple(f.name for f in fields(ServiceReport))
+
 
 @dataclass(frozen=True)
 class TickReport:
@@ -95,7 +102,7 @@ class TickReport:
             "leader": self.leader,
             "errors": list(self.errors),
             "metrics_detail": self.metrics_detail,
-            "services": [asdict(s) for s in self.services],
+            "services": [s.as_dict() for s in self.services],
         }
 
 
@@ -147,6 +154,11 @@ class Controller:
             self.scaler_factory = make_scaler
         if self.lock is None:
             self.lock = self.backend.lock()
+        self._periods_s = {
+            name: float(self.period_override_s or service_policy.period_s)
+            for name, service_policy in self.policy.services.items()
+        }
+        self._tick_period_s = min(self._periods_s.values())
         self._memory: dict[str, _ServiceMemory] = {}
         self._failures = 0
         self._last_ok_s: float | None = None
@@ -156,12 +168,12 @@ class Controller:
     # --- timing ------------------------------------------------------------------------------
 
     def service_period_s(self, service: str) -> float:
-        return float(self.period_override_s or self.policy.policy_for(service).period_s)
+        return self._periods_s[service]
 
     @property
     def period_s(self) -> float:
         """The tick period: the shortest decision period of any managed service."""
-        return min(self.service_period_s(name) for name in self.policy.services)
+        return self._tick_period_s
 
     def next_delay_s(self, report: TickReport) -> float:
         """The period, or an exponential backoff after consecutive failed ticks."""
@@ -292,11 +304,10 @@ class Controller:
         return report
 
     def _record(self, report: ServiceReport) -> None:
-        self.telemetry.current.labels(report.service).set(report.current)
-        self.telemetry.ready.labels(report.service).set(report.ready)
-        self.telemetry.desired.labels(report.service).set(report.desired)
-        self.telemetry.decisions.labels(report.service, report.reason).inc()
-        line = {"event": "decision", "dry_run": self.dry_run, **asdict(report)}
+        self.telemetry.record_decision(
+            report.service, report.current, report.ready, report.desired, report.reason
+        )
+        line = {"event": "decision", "dry_run": self.dry_run, **report.as_dict()}
         self.log(line)
 
     def _error(self, now_s: float, kind: str, message: str) -> TickReport:
