@@ -229,6 +229,15 @@ def _scalable(stack: Stack, service: StackService) -> bool:
     return service.platform and service.main_port is not None and service is not stack.gateway
 
 
+def require_swarm_manager() -> None:
+    """Fail early, with what to do, when this engine cannot deploy stacks."""
+    manager = _docker.run(["info", "--format", "{{.Swarm.ControlAvailable}}"], timeout_s=30).stdout.strip()
+    if manager != "true":
+        raise BackendError(
+            "this Docker engine is not a swarm manager: run `docker swarm init` (or deploy from a manager)"
+        )
+
+
 def ensure_host_network(name: str) -> str:
     """Create the stack's swarm-scoped bridge network unless it exists; return its name."""
     network = host_network(name)
@@ -313,6 +322,7 @@ def wait_converged(name: str, *, timeout_s: float = 300, poll_s: float = 1.0) ->
 def remove(name: str, *, volumes: bool = False, timeout_s: float = 120) -> None:
     """``docker stack rm``, waiting until its tasks and network are gone (removal is async);
     with ``volumes``, also remove the stack's named volumes (a deliberate choice: data)."""
+    require_swarm_manager()
     _docker.run(["stack", "rm", name], timeout_s=60)
     deadline = time.monotonic() + timeout_s
     label = f"label={NAMESPACE_LABEL}={name}"
@@ -405,6 +415,8 @@ def deploy_swarm(
     if port is None and not any(p.published for p in stack.gateway.ports):
         # No fixed port in compose (a `toolkit new` service): keep the one chosen last time.
         port = _previous_port(path, stack.gateway.name) or free_port()
+    if apply:
+        require_swarm_manager()
     scrape = ensure_host_network(name) if apply else host_network(name)
     doc = stack_file(
         stack,
