@@ -37,8 +37,10 @@ def report_markdown(
             if database
             else ""
         )
-        + f". The app is `{spec.app}`; every service runs it with the other services' routers",
-        "removed and their routes dropped, wrapped by the platform module every `toolkit new` service has.",
+        + ".",
+        "",
+        f"Every service runs the monolith's app `{spec.app}` with the other services' routers removed",
+        "and their routes dropped, wrapped by the platform module every `toolkit new` service has.",
         "",
         "| service | routes | modules kept | tables | calls out over HTTP | functions served to others |",
         "|---|---|---|---|---|---|",
