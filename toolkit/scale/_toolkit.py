@@ -1,15 +1,25 @@
-"""``toolkit``: our own algorithm. Design and measurements: docs/scaling-algorithms.md.
+"""``toolkit``: our own algorithm. Design, reasons and measurements: docs/scaling-algorithms.md.
 
-In one paragraph: size for the demand expected when a replica asked for now would be
-ready (the current total plus the upward trend of a robust line fit over the recent window,
-projected ``startup_s + period_s`` ahead), scale up at once, take a burst path that ignores
-rate limits when demand reaches ``panic_threshold`` times the ready capacity, and scale down
-gradually (the highest recommendation of the scale-down window, at most half per 30 s by
-default) with the policy tolerance as a dead band on the way down only. When ``capacity``
-is given, headroom comes from the observed noise instead of a fixed target.
+Each tick:
 
-The HPA machinery (stabilization windows, rate policies) is reused as is, so a policy file's
-``scale_up``/``scale_down`` mean the same thing for ``hpa`` and ``toolkit``.
+1. **Demand** is the service's total (``observed_total``), kept over ``forecast_window_s``.
+2. **Forecast**: the demand when a replica asked for now would serve, ``startup_s +
+   period_s`` ahead: the current total plus the upward part of a Theil-Sen trend (median of
+   pairwise slopes: one outlier sample cannot tilt it), plus ``NOISE_Z`` robust standard
+   deviations of the demand around that trend (measured up to the previous tick, so the
+   current sample only ever raises the forecast). Falling demand is not extrapolated.
+3. **Sizing**: ``ceil(forecast / per_replica)``. ``per_replica`` is ``target``; when the
+   replica ``capacity`` is known it is ``target + MARGIN_SPENT * (capacity - target)``. A
+   target below capacity is a margin for the time a controller takes to react; reacting
+   within one short period and sizing for the forecast, this algorithm needs only part of it
+   and keeps the rest for what no forecast sees (per-second bursts, the queueing knee).
+4. **Burst path**: demand at ``panic_threshold`` times what the ready replicas are sized for
+   goes straight to the forecast count, past the rate policies, and the count does not go
+   down until a forecast window has passed without that condition.
+5. **Otherwise** the HPA behaviour machinery, with toolkit's defaults: scale up at once
+   (window 0, up to tenfold per period), scale down only to the highest recommendation of the
+   last 120 s and by at most half per 30 s, so a dip shorter than a replica's start-up and a
+   bit does not cost a scale-down followed by a late scale-up.
 """
 
 from __future__ import annotations
@@ -24,13 +34,18 @@ from toolkit.scale._hpa import behave
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
 
+NOISE_Z = 2.0  # headroom: two (robust) standard deviations of the recent demand noise
+MARGIN_SPENT = 0.5  # share of (capacity - target) this algorithm runs into, when capacity is known
+_MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for Gaussian noise
+
 
 @dataclass(frozen=True, slots=True)
 class ToolkitState:
     behavior: BehaviorState = field(default_factory=BehaviorState)
     history: History = ()  # (time_s, total demand) over the forecast window
-    panic_since_s: float | None = None
-    zero_since_s: float | None = None
+    noise: float = 0.0  # robust standard deviation of demand around its trend, up to last tick
+    panic_since_s: float | None = None  # last tick on the burst path's condition
+    zero_since_s: float | None = None  # first tick of the current run of zero demand
 
 
 def trend_per_s(history: History) -> float:
@@ -49,12 +64,37 @@ def trend_per_s(history: History) -> float:
     return statistics.median(slopes) if slopes else 0.0
 
 
+def noise(history: History, slope: float) -> float:
+    """Robust standard deviation of demand around its trend line: the median absolute
+    deviation of the detrended samples, scaled to a standard deviation for Gaussian noise.
+
+    It measures how far the level wanders within the window, which is what can surprise a
+    replica count during the next lead time; a step inside the window counts as such
+    wandering until it leaves the window (so after a large drop, replicas are held a little
+    longer: the safe side).
+    """
+    if len(history) < 3:
+        return 0.0
+    detrended = [v - slope * t for t, v in history]
+    centre = statistics.median(detrended)
+    return _MAD_TO_SIGMA * statistics.median(abs(d - centre) for d in detrended)
+
+
+def per_replica_sizing(policy: ServicePolicy) -> float:
+    """The demand one replica is sized for (see the module docstring, step 3)."""
+    capacity = policy.toolkit.capacity
+    if capacity is None:
+        return policy.target
+    return policy.target + MARGIN_SPENT * (capacity - policy.target)
+
+
 class ToolkitScaler:
     """toolkit's algorithm for one service, bound to its policy."""
 
     def __init__(self, policy: ServicePolicy) -> None:
         self.policy = policy
         self.lead_s = policy.toolkit.startup_s + policy.period_s
+        self.per_replica = per_replica_sizing(policy)
 
     def initial_state(self) -> ToolkitState:
         return ToolkitState()
@@ -64,26 +104,25 @@ class ToolkitScaler:
     ) -> tuple[Decision, ToolkitState]:
         policy = self.policy
         params = policy.toolkit
+        per = self.per_replica
         current = observation.spec_replicas
         total = demand_or_hold(policy, observation)
         if isinstance(total, Decision):
             return total, state
+
         history = append_window(state.history, now_s, total, params.forecast_window_s)
         slope = trend_per_s(history)
-        forecast = total + max(0.0, slope) * self.lead_s
-        raw = math.ceil(forecast / policy.target - 1e-9)
+        forecast = total + max(0.0, slope) * self.lead_s + NOISE_Z * state.noise
+        raw = math.ceil(forecast / per - 1e-9)
         ready = max(1, observation.ready_replicas)
 
-        over = total / (ready * policy.target) >= params.panic_threshold
+        over = total >= params.panic_threshold * ready * per
         panic_since = now_s if over else state.panic_since_s
         if panic_since is not None and not over and panic_since + params.forecast_window_s < now_s:
             panic_since = None
-
-        if current > 0 and raw < current and forecast >= current * policy.target * (1 - policy.tolerance):
-            raw = current  # dead band on the way down only
         zero_since = (state.zero_since_s if state.zero_since_s is not None else now_s) if total <= 0 else None
 
-        detail = f"demand {total:.3g}, trend {slope:+.3g}/s, forecast {forecast:.3g}"
+        detail = f"demand {total:.4g}, trend {slope:+.3g}/s, forecast {forecast:.4g}"
         behavior = state.behavior
         bounded = out_of_bounds(policy, current)
         if bounded is not None:
@@ -98,7 +137,7 @@ class ToolkitScaler:
             behavior = _remember(behavior, raw, current, desired, policy, now_s)
         else:
             desired, reason, behavior = behave(policy, behavior, raw, current, now_s)
-            if reason is Reason.SCALE_UP and slope > 0 and math.ceil(total / policy.target) < desired:
+            if reason is Reason.SCALE_UP and math.ceil(total / per - 1e-9) < desired:
                 reason = Reason.FORECAST
         in_grace = zero_since is not None and now_s - zero_since < params.scale_to_zero_grace_s
         if desired == 0 and current > 0 and in_grace:
@@ -106,7 +145,7 @@ class ToolkitScaler:
         if current == 0 and desired > 0:
             reason = Reason.SCALE_FROM_ZERO
         per_replica = total / observation.ready_replicas if observation.ready_replicas else total
-        new_state = ToolkitState(behavior, history, panic_since, zero_since)
+        new_state = ToolkitState(behavior, history, noise(history, slope), panic_since, zero_since)
         return Decision(desired, reason, per_replica, raw, detail), new_state
 
 
