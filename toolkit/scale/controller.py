@@ -18,7 +18,8 @@ I/O; the decision code never sees either. Safety rules enforced here, whatever t
   remembers the count it last set and restores a replica removed from outside at the next
   tick; Swarm and Kubernetes restore their own;
 - a leader lock: a controller that does not hold it decides nothing and stays on standby;
-- ``dry_run`` decides and logs exactly as usual but never calls ``scale``.
+- ``dry_run`` decides and logs exactly as usual but never calls ``scale`` and never takes the
+  lock, so it can run next to the real controller.
 
 Every decision is one JSON log line (``service``, ``current``, ``desired``, ``metric_value``,
 ``reason``...).
@@ -199,7 +200,8 @@ class Controller:
     def _tick(self, now_s: float) -> TickReport:
         assert self.lock is not None
         try:
-            self._leader = self.lock.try_acquire()
+            # A dry run never acts, so it never takes the lock (and never blocks a real one).
+            self._leader = self.dry_run or self.lock.try_acquire()
         except OperationError as err:
             self._leader = False
             return self._error(now_s, "lock", f"leader lock: {err}")
