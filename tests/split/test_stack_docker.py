@@ -48,7 +48,7 @@ def verified(
     try:
         yield report, stack
     finally:
-        stack_down(stack)
+        stack_down(stack, remove_images=True)
         left = _docker.run(
             ["ps", "--all", "--quiet", "--filter", f"label=com.docker.compose.project={project}"]
         )

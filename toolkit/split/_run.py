@@ -20,6 +20,7 @@ from toolkit import _docker
 from toolkit._errors import DockerError, SourceTreeError, VerificationError
 
 GATEWAY_CONTAINER_PORT = 8080
+_ALL_PROFILES = {"COMPOSE_PROFILES": "observability"}
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -154,9 +155,15 @@ def probe(stack: RunningStack, *, timeout_s: float = 10.0) -> list[tuple[str, in
         return [(path, client.get(path).status_code) for path in paths]
 
 
-def stack_down(stack: RunningStack) -> None:
-    """Remove the stack's containers, networks and volumes."""
-    _docker.compose_down([stack.compose_file], stack.project, volumes=True)
+def stack_down(stack: RunningStack, *, remove_images: bool = False) -> None:
+    """Remove the stack's containers, networks and volumes, Prometheus included; with
+    ``remove_images`` also the images built for this project (the build cache stays).
+
+    Compose leaves the containers of a profile that is not enabled, so ``down`` enables the
+    ``observability`` profile whether or not ``up`` did.
+    """
+    args = ["down", "--remove-orphans", "--volumes"] + (["--rmi", "local"] if remove_images else [])
+    _docker.compose([stack.compose_file], stack.project, args, env=_ALL_PROFILES, timeout_s=180)
 
 
 def wait_http(url: str, *, timeout_s: float, expect_status: int | None = 200) -> None:
