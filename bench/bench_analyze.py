@@ -139,6 +139,7 @@ def bench_tree(name: str, tree: Path, repeat: int) -> dict[str, Any]:
         "cold_cpu_s": median([float(r["cpu_s"]) for r in cold]),
         "cold_min_wall_s": min(float(r["wall_s"]) for r in cold),
         "rerun_wall_s": median([float(r["wall_s"]) for r in warm]),
+        "rerun_cpu_s": median([float(r["cpu_s"]) for r in warm]),
         "rerun_cached": warm[0]["cached"],
         "other_options_wall_s": median([float(r["wall_s"]) for r in options]),
         "other_options_cached": options[0]["cached"],
@@ -182,14 +183,22 @@ def main() -> None:
             f"{lines / float(r['cold_cpu_s']):>9.0f}"
         )
         stages = ", ".join(f"{k} {v:.2f}" for k, v in r["stages_s"].items())
-        print(f"{'':<11}stages (wall s): {stages}; re-run cache: {r['rerun_cached']}")
+        print(
+            f"{'':<11}stages (wall s): {stages}; re-run: {r['rerun_cpu_s']:.3f}s cpu, "
+            f"cache {r['rerun_cached']}; other options: cache {r['other_options_cached']}"
+        )
     print(
         f"\ndjango, same files: grimp import graph {median([float(g['wall_s']) for g in grimp]):.2f}s wall "
         f"/ {median([float(g['cpu_s']) for g in grimp]):.2f}s cpu ({grimp[0]['modules']} modules); "
         f"bare ast.parse+walk {median([float(b['wall_s']) for b in bare]):.2f}s wall "
         f"/ {median([float(b['cpu_s']) for b in bare]):.2f}s cpu"
     )
-    print(f"load average {os.getloadavg()[0]:.1f} at end (2 CPUs shared)")
+    bare_cpu = median([float(b["cpu_s"]) for b in bare])
+    print(
+        f"full analysis / bare parse+walk, cpu: {float(results[0]['cold_cpu_s']) / bare_cpu:.2f}x on django "
+        "(a load-independent ratio: the analysis costs this many bare parses)"
+    )
+    print(f"load average {os.getloadavg()[0]:.1f} at end ({os.cpu_count()} CPUs shared)")
     print(json.dumps({"results": results, "grimp": grimp, "bare_parse": bare}, default=str))
 
 
