@@ -28,7 +28,7 @@ from toolkit._errors import UsageError
 from toolkit._version import __version__
 
 # Bump when ModuleFacts or the analysis changes meaning, so old caches are not trusted.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 
 
 def default_cache_dir() -> Path:

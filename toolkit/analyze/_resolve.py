@@ -109,6 +109,7 @@ class _Resolver:
         self.program = Program(modules=self.facts)
         self._memo: dict[str, tuple[str, str] | None] = {}
         self.constants = self._string_constants()
+        self.tables_of: dict[str, str] = {}  # model symbol -> table, filled by find_models
 
     # ------------------------------------------------------------------ names
     def module_prefix(self, dotted: str) -> tuple[str, str] | None:
@@ -294,20 +295,37 @@ class _Resolver:
                     split = self.module_prefix(named)
                     if split and split[0] != module:
                         program.import_edges[(module, split[0])] += 1
-            self._refs(facts)
 
-    def _refs(self, facts: ModuleFacts) -> None:
+    def link_uses(self) -> None:
+        """One pass over every recorded use: symbol edges, call sites and table accesses
+        (after ``find_models``, so a use of a model class counts for its table)."""
         program = self.program
-        module = facts.module
-        for scope, chain, line, is_call, _arg_of in facts.refs:
-            target = self.resolve_chain(facts, chain)
-            if target is None or target[0] == module:
-                continue
-            program.ref_edges[(module, target[0])] += 1
-            if is_call and target[1]:
-                caller = f"{module}:{scope}"
-                callee = f"{target[0]}:{target[1]}"
-                program.calls.setdefault((caller, callee), []).append(f"{facts.rel_path}:{line}")
+        tables_of = self.tables_of
+        access: dict[str, Counter[str]] = defaultdict(Counter)
+        writes: dict[str, Counter[str]] = defaultdict(Counter)
+        for model in program.models:
+            access[model.table][model.module] += 1
+        calls = program.calls
+        for module, facts in self.facts.items():
+            for scope, chain, line, is_call, arg_of in facts.refs:
+                target = self.resolve_chain(facts, chain)
+                if target is None:
+                    continue
+                if target[1]:
+                    table = tables_of.get(f"{target[0]}:{target[1]}")
+                    if table is not None:
+                        access[table][module] += 1
+                        last = chain.rsplit(".", 1)[-1]
+                        if (is_call and (last in _WRITE_VERBS or "." not in chain)) or arg_of in _WRITE_VERBS:
+                            writes[table][module] += 1
+                if target[0] == module:
+                    continue
+                program.ref_edges[(module, target[0])] += 1
+                if is_call and target[1]:
+                    key = (f"{module}:{scope}", f"{target[0]}:{target[1]}")
+                    calls.setdefault(key, []).append(f"{facts.rel_path}:{line}")
+        program.table_access = dict(access)
+        program.table_writes = dict(writes)
 
     # ------------------------------------------------------------------ models and tables
     def find_models(self) -> None:
@@ -394,28 +412,7 @@ class _Resolver:
                 symbol = f"{module}:{assigned}"
                 tables_of[symbol] = args[0][1]
                 program.models.append(Model(symbol, args[0][1], "table", line))
-        self._table_access(tables_of)
-
-    def _table_access(self, tables_of: dict[str, str]) -> None:
-        program = self.program
-        access: dict[str, Counter[str]] = defaultdict(Counter)
-        writes: dict[str, Counter[str]] = defaultdict(Counter)
-        for model in program.models:
-            access[model.table][model.module] += 1
-        for module, facts in self.facts.items():
-            for _scope, chain, _line, is_call, arg_of in facts.refs:
-                target = self.resolve_chain(facts, chain)
-                if target is None or not target[1]:
-                    continue
-                table = tables_of.get(f"{target[0]}:{target[1]}")
-                if table is None:
-                    continue
-                access[table][module] += 1
-                last = chain.rsplit(".", 1)[-1]
-                if (is_call and (last in _WRITE_VERBS or "." not in chain)) or (arg_of in _WRITE_VERBS):
-                    writes[table][module] += 1
-        program.table_access = dict(access)
-        program.table_writes = dict(writes)
+        self.tables_of = tables_of
 
     # ------------------------------------------------------------------ django settings
     def find_django_settings(self) -> None:
@@ -809,6 +806,7 @@ def build_program(facts: Iterable[ModuleFacts]) -> Program:
     resolver.build_graph()
     resolver.find_django_settings()
     resolver.find_models()
+    resolver.link_uses()
     resolver.find_web_routes()
     resolver.detect_framework()
     program = resolver.program

@@ -458,6 +458,8 @@ def scan_source(module: str, rel_path: str, is_package: bool, data: bytes) -> Mo
         return facts
     scanner = _Scanner(facts)
     scanner.visit_many(tree.body)
-    known = facts.bindings.keys() | facts.definitions.keys()
-    facts.refs = [r for r in scanner.raw_refs if r[1].split(".", 1)[0] in known]
+    # Keep uses of imported names and of local classes/variables (models, Table objects);
+    # uses of the module's own functions create no edge and touch no table.
+    known = facts.bindings.keys() | {n for n, kind in facts.definitions.items() if kind != "function"}
+    facts.refs = [r for r in scanner.raw_refs if r[1].partition(".")[0] in known]
     return facts
