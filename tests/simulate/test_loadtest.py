@@ -44,9 +44,13 @@ class Handler(BaseHTTPRequestHandler):
         return
 
 
+class Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 makes hey's parallel connects wait for SYN retries
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = Server(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -65,8 +69,12 @@ def test_whole_requests_keep_the_total() -> None:
     assert counts.sum() == 13
 
 
-def test_every_request_is_sent_and_answered(server: str) -> None:
-    report = run_load(trace_of([5, 20, 10]), f"{server}/ok", ServiceModel())
+GENERATORS = pytest.mark.parametrize("generator", ["hey", "httpx"])
+
+
+@GENERATORS
+def test_every_request_is_sent_and_answered(server: str, generator: str) -> None:
+    report = run_load(trace_of([5, 20, 10]), f"{server}/ok", ServiceModel(), generator=generator)
     s = report.result.summary
     assert s.requests == 35 and s.served == 35 and s.dropped == 0
     assert report.status_counts == {"200": 35}
@@ -74,26 +82,35 @@ def test_every_request_is_sent_and_answered(server: str) -> None:
     assert report.latency_s["p50"] is not None and 0 < report.latency_s["p50"] < 0.5
 
 
-def test_server_errors_count_as_dropped(server: str) -> None:
-    report = run_load(trace_of([10, 10]), f"{server}/flaky", ServiceModel())
+@GENERATORS
+def test_server_errors_count_as_dropped(server: str, generator: str) -> None:
+    report = run_load(trace_of([10, 10]), f"{server}/flaky", ServiceModel(), generator=generator)
     s = report.result.summary
     assert s.dropped == report.status_counts["503"] == 10
     assert s.served == 10
     assert s.slo_violation_s == 2  # half of each second failed
 
 
-def test_slow_answers_are_over_the_slo(server: str) -> None:
-    report = run_load(trace_of([4, 4]), f"{server}/slow", ServiceModel(slo_s=0.1))
+@GENERATORS
+def test_slow_answers_are_over_the_slo(server: str, generator: str) -> None:
+    report = run_load(trace_of([4, 4]), f"{server}/slow", ServiceModel(slo_s=0.1), generator=generator)
     s = report.result.summary
     assert s.served == 8 and s.over_slo == 8 and s.slo_violation_s == 2
     assert report.latency_s["p50"] is not None and report.latency_s["p50"] >= 0.3
 
 
 def test_inflight_bound_drops_instead_of_waiting(server: str) -> None:
-    report = run_load(trace_of([10]), f"{server}/slow", ServiceModel(), max_inflight=2)
+    report = run_load(trace_of([10]), f"{server}/slow", ServiceModel(), max_inflight=2, generator="httpx")
     assert report.unsent > 0
     assert report.result.summary.dropped == report.unsent
     assert report.result.summary.served == 10 - report.unsent
+
+
+def test_hey_skips_seconds_while_earlier_ones_are_unanswered(server: str) -> None:
+    # /slow holds each request 0.3 s: 32 workers with 6 requests each take 1.8 s per second
+    report = run_load(trace_of([200] * 5), f"{server}/slow", ServiceModel(), max_inflight=10)
+    assert report.unsent >= 200
+    assert report.result.summary.served + report.result.summary.dropped == 1000
 
 
 def test_replicas_are_sampled_into_cost(server: str) -> None:

@@ -49,6 +49,14 @@ from toolkit.simulate._loadtest import MEASURED, backend_reader, check_load, run
     default="",
     help="Also simulate these policies (comma-separated) on the same slice, for the gap.",
 )
+@click.option(
+    "--generator",
+    type=click.Choice(["hey", "httpx"]),
+    default="hey",
+    show_default=True,
+    help="Load generator: hey (Go, fast) or httpx (in-process, open loop, tens of rps).",
+)
+@click.option("--static-replicas", type=int, help="Replica count of a simulated static policy.")
 @model_options
 @json_option
 def loadtest(
@@ -67,6 +75,8 @@ def loadtest(
     scale_service: str | None,
     sample_s: float,
     simulate_names: str,
+    generator: str,
+    static_replicas: int | None,
     policy_path: Path | None,
     service: str | None,
     model_path: Path | None,
@@ -122,7 +132,14 @@ def loadtest(
         sample_s=sample_s,
     )
     simulated = (
-        compare(trace, names, model, base=base, target_utilisation=target_utilisation).results
+        compare(
+            trace,
+            names,
+            model,
+            base=base,
+            static_replicas=static_replicas,
+            target_utilisation=target_utilisation,
+        ).results
         if names
         else ()
     )
