@@ -2,7 +2,8 @@
 the gateway, and traffic reaching every replica of a scaled service.
 
 One stack serves the whole module (building it is the slow part): ``verify`` starts the monolith
-and the split stack with ``orders`` at three replicas, compares them on a fresh database, and
+and the split stack with ``orders`` at three replicas, compares them on a fresh database (the
+generated requests, then the recorded shop session in shop-requests.jsonl), and
 leaves the stack running (``keep=True``) for the other tests, in file order.
 """
 
@@ -40,6 +41,7 @@ def verified(
         out,
         base_image=base_image,
         scale={"orders": ORDERS_REPLICAS},
+        recorded=Path(__file__).with_name("shop-requests.jsonl"),
         ignore_fields=("created_at",),
         project=project,
         keep=True,
@@ -62,6 +64,9 @@ def test_parity_with_the_monolith_is_complete(verified: tuple[ParityReport, Runn
     assert report.parity_percent == 100.0
     assert report.untested_routes == []
     assert len(report.routes) == 19  # every route of the shop's plan was exercised
+    # generated requests (one per route) plus the recorded session: a paid order across four
+    # services, its cancellation, a second cancel (409) and a declined card (402)
+    assert sum(r.requests for r in report.routes) == 19 + 16
 
 
 def test_every_container_is_healthy(verified: tuple[ParityReport, RunningStack]) -> None:

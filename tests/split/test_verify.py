@@ -151,3 +151,32 @@ def test_recorded_requests_refer_to_earlier_answers(serve: Any, tmp_path: Path) 
     bad.write_text('{"path": "/x"}\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="line 1"):
         read_recorded(bad)
+
+
+def test_ids_are_matched_by_position_also_inside_text() -> None:
+    from toolkit.split._verify import _Side
+
+    monolith, stack = _Side("http://unused"), _Side("http://unused")
+    answers_a = [
+        {"detail": "order ord_aaaaaaaa was declined"},
+        [{"id": "ord_aaaaaaaa", "user_id": "usr_1111111"}],
+    ]
+    answers_b = [
+        {"detail": "order ord_bbbbbbbb was declined"},
+        [{"id": "ord_bbbbbbbb", "user_id": "usr_2222222"}],
+    ]
+    for a, b in zip(answers_a, answers_b, strict=True):
+        monolith.learn_ids(a)
+        stack.learn_ids(b)
+    none: frozenset[str] = frozenset()
+    assert [monolith.canonical(a, none) for a in answers_a] == [stack.canonical(b, none) for b in answers_b]
+    assert monolith.canonical(answers_a[0], none) == {"detail": "order <id1> was declined"}
+    # the same id must come back where the monolith returned it: another id is a difference
+    first_a, second_a = {"id": "ord_a1", "user_id": "usr_u1"}, {"id": "ord_a1"}
+    first_b, second_b = {"id": "ord_b1", "user_id": "usr_v1"}, {"id": "usr_v1"}
+    left, right = _Side("http://unused"), _Side("http://unused")
+    for side, answers in ((left, (first_a, second_a)), (right, (first_b, second_b))):
+        for answer in answers:
+            side.learn_ids(answer)
+    assert left.canonical(first_a, none) == right.canonical(first_b, none)
+    assert left.canonical(second_a, none) != right.canonical(second_b, none)

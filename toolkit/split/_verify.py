@@ -13,10 +13,11 @@ same sequence of requests goes to both:
   where ``${N.field}`` is replaced by ``field`` of the response to request N on that side.
 
 Two answers are equal when the status codes are equal and the JSON bodies are equal after
-(a) ids are renamed in order of first appearance on each side (``id`` and ``*_id`` values:
-generated ids differ between two runs by nature, but the correspondence must hold: the n-th
-new id of the monolith must sit where the n-th new id of the stack sits) and (b) the fields
-the user names as volatile (``--ignore-field created_at``) are removed. Nothing else is ignored.
+(a) ids are renamed in order of first appearance on each side (``id`` and ``*_id`` values,
+and those same ids where they appear inside text such as an error detail: generated ids
+differ between two runs by nature, but the correspondence must hold: the n-th new id of the
+monolith must sit where the n-th new id of the stack sits) and (b) the fields the user names
+as volatile (``--ignore-field created_at``) are removed. Nothing else is ignored.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from toolkit.split._run import RunningStack, read_manifest, stack_down, stack_up
 from toolkit.split._stack import read_requirement_lines
 
 MONOLITH_PORT = 8000
+_MIN_ID_IN_TEXT = 6  # shorter ids (1, 42) are not searched for inside text: too many false hits
 _PLACEHOLDER = re.compile(r"\$\{(\d+)\.([A-Za-z0-9_.]+)\}")
 _PHASE_ACTION = 3  # POST to an item (``/orders/{id}/cancel``) and unknown methods
 _PHASES = {"POST": 0, "GET": 1, "HEAD": 1, "PUT": 2, "PATCH": 2, "DELETE": 4}
@@ -208,6 +210,19 @@ class _Side:
 
         return re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}", param, path)
 
+    def fill_body(self, value: Any) -> Any:
+        """``${N.field}`` inside a JSON body: a whole-string reference keeps the value's type."""
+        if isinstance(value, dict):
+            return {k: self.fill_body(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.fill_body(v) for v in value]
+        if isinstance(value, str):
+            whole = _PLACEHOLDER.fullmatch(value)
+            if whole:
+                return self._answer_field(int(whole.group(1)), whole.group(2))
+            return _PLACEHOLDER.sub(lambda m: str(self._answer_field(int(m.group(1)), m.group(2))), value)
+        return value
+
     def _answer_field(self, index: int, dotted: str) -> Any:
         value = self.answers[index] if index < len(self.answers) else None
         for part in dotted.split("."):
@@ -218,9 +233,9 @@ class _Side:
         response = self.client.request(
             request.method,
             self.fill(request),
-            json=request.json_body,
+            json=self.fill_body(request.json_body),
             headers=dict(request.headers),
-            params=dict(request.params),
+            params=dict(request.params) or None,  # an empty dict would drop the path's own query
         )
         try:
             body: Any = response.json()
@@ -231,18 +246,35 @@ class _Side:
             self.collections[request.collection.rstrip("/")] = str(body["id"])
         return response.status_code, body
 
-    def canonical(self, value: Any, ignore: frozenset[str], key: str = "") -> Any:
-        """Ids renamed in order of first appearance; ignored fields dropped."""
+    def learn_ids(self, value: Any, key: str = "") -> None:
+        """Number the ids of an answer (``id``/``*_id`` values) in order of first appearance."""
         if isinstance(value, dict):
-            return {k: self.canonical(v, ignore, k) for k, v in sorted(value.items()) if k not in ignore}
-        if isinstance(value, list):
-            return [self.canonical(v, ignore, key) for v in value]
-        if (
+            for k, v in value.items():
+                self.learn_ids(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                self.learn_ids(v, key)
+        elif (
             (key == "id" or key.endswith("_id"))
             and isinstance(value, str | int)
             and not isinstance(value, bool)
         ):
-            return self.ids.setdefault(str(value), f"<id{len(self.ids) + 1}>")
+            self.ids.setdefault(str(value), f"<id{len(self.ids) + 1}>")
+
+    def canonical(self, value: Any, ignore: frozenset[str], key: str = "") -> Any:
+        """Known ids renamed (as values, and inside text such as error details); ignored fields dropped."""
+        if isinstance(value, dict):
+            return {k: self.canonical(v, ignore, k) for k, v in sorted(value.items()) if k not in ignore}
+        if isinstance(value, list):
+            return [self.canonical(v, ignore, key) for v in value]
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return value
+        if str(value) in self.ids and (key == "id" or key.endswith("_id") or isinstance(value, str)):
+            return self.ids[str(value)]
+        if isinstance(value, str):
+            for known, name in self.ids.items():
+                if len(known) >= _MIN_ID_IN_TEXT and known in value:
+                    value = value.replace(known, name)
         return value
 
 
@@ -253,23 +285,30 @@ def compare(
     ignore = frozenset(ignore_fields)
     monolith, stack = _Side(monolith_url), _Side(stack_url)
     by_route: dict[str, RouteParity] = {}
+    answers: list[tuple[Request, int, Any, int, Any]] = []
     try:
         for request in requests:
-            parity = by_route.setdefault(request.route, RouteParity(request.route))
             status_a, body_a = monolith.send(request)
             status_b, body_b = stack.send(request)
-            canon_a, canon_b = monolith.canonical(body_a, ignore), stack.canonical(body_b, ignore)
-            parity.requests += 1
-            parity.same_status += status_a == status_b
-            parity.same_body += canon_a == canon_b
-            if parity.first_difference is None and (status_a != status_b or canon_a != canon_b):
-                parity.first_difference = (
-                    f"{request.method} {monolith.fill(request)}: monolith {status_a} {_short(canon_a)} "
-                    f"vs split {status_b} {_short(canon_b)}"
-                )
+            answers.append((request, status_a, body_a, status_b, body_b))
+            monolith.learn_ids(body_a)
+            stack.learn_ids(body_b)
     finally:
         monolith.client.close()
         stack.client.close()
+    # Compared once every id is known: an error detail may name an id that a later answer
+    # shows (a declined order's id is listed afterwards).
+    for request, status_a, body_a, status_b, body_b in answers:
+        parity = by_route.setdefault(request.route, RouteParity(request.route))
+        canon_a, canon_b = monolith.canonical(body_a, ignore), stack.canonical(body_b, ignore)
+        parity.requests += 1
+        parity.same_status += status_a == status_b
+        parity.same_body += canon_a == canon_b
+        if parity.first_difference is None and (status_a != status_b or canon_a != canon_b):
+            parity.first_difference = (
+                f"{request.method} {request.path}: monolith {status_a} {_short(canon_a)} "
+                f"vs split {status_b} {_short(canon_b)}"
+            )
     return ParityReport(routes=sorted(by_route.values(), key=lambda r: r.route))
 
 
