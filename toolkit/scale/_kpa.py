@@ -73,7 +73,8 @@ class KpaScaler:
         stable = window_average(history, params.stable_window_s, now_s)
         panic = window_average(history, params.panic_window_s, now_s)
 
-        ready = max(1, observation.ready_replicas)
+        ready_count = observation.ready_replicas
+        ready = max(1, ready_count)
         max_up = math.ceil(params.max_scale_up_rate * ready)
         max_down = math.floor(ready / params.max_scale_down_rate)
         stable_count = math.ceil(stable / policy.target)
@@ -120,6 +121,6 @@ class KpaScaler:
             reason = direction_reason(current, desired)
         if current == 0 and desired > 0 and reason is not Reason.CLAMPED_MAX:
             reason = Reason.SCALE_FROM_ZERO  # (Knative also panics here: ready counts as 1)
-        per_replica = total / observation.ready_replicas if observation.ready_replicas else total
+        per_replica = total / ready_count if ready_count else total
         new_state = KpaState(history, panic_since, max_panic, zero_since)
         return Decision(desired, reason, per_replica, max(stable_count, panic_count), detail), new_state

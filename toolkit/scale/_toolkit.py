@@ -25,7 +25,6 @@ Each tick:
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 
 from toolkit.scale._behavior import BehaviorState, record_scale_event
@@ -48,20 +47,28 @@ class ToolkitState:
     zero_since_s: float | None = None  # first tick of the current run of zero demand
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = n // 2
+    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
 def trend_per_s(history: History) -> float:
-    """Theil-Sen slope (median of pairwise slopes) of demand over time: robust to a single
-    outlier sample, unlike least squares. 0 with fewer than three points."""
+    """Theil-Sen slope of demand over time: the median of the slopes between every pair of
+    samples. One outlier sample cannot tilt it, and a fresh step is not read as a trend (only
+    the pairs that straddle it are steep, a minority until the step is halfway through the
+    window). 0 with fewer than three samples."""
     n = len(history)
     if n < 3:
         return 0.0
-    slopes = []
-    for i in range(n - 1):
-        t_i, v_i = history[i]
-        for j in range(i + 1, n):
-            t_j, v_j = history[j]
-            if t_j > t_i:
-                slopes.append((v_j - v_i) / (t_j - t_i))
-    return statistics.median(slopes) if slopes else 0.0
+    slopes = [
+        (v_j - v_i) / (t_j - t_i)
+        for i, (t_i, v_i) in enumerate(history)
+        for t_j, v_j in history[i + 1 :]
+        if t_j > t_i
+    ]
+    return _median(slopes) if slopes else 0.0
 
 
 def noise(history: History, slope: float) -> float:
@@ -76,8 +83,8 @@ def noise(history: History, slope: float) -> float:
     if len(history) < 3:
         return 0.0
     detrended = [v - slope * t for t, v in history]
-    centre = statistics.median(detrended)
-    return _MAD_TO_SIGMA * statistics.median(abs(d - centre) for d in detrended)
+    centre = _median(detrended)
+    return _MAD_TO_SIGMA * _median([abs(d - centre) for d in detrended])
 
 
 def per_replica_sizing(policy: ServicePolicy) -> float:
@@ -114,7 +121,8 @@ class ToolkitScaler:
         slope = trend_per_s(history)
         forecast = total + max(0.0, slope) * self.lead_s + NOISE_Z * state.noise
         raw = math.ceil(forecast / per - 1e-9)
-        ready = max(1, observation.ready_replicas)
+        ready_count = observation.ready_replicas
+        ready = max(1, ready_count)
 
         over = total >= params.panic_threshold * ready * per
         panic_since = now_s if over else state.panic_since_s
@@ -144,7 +152,7 @@ class ToolkitScaler:
             desired, reason = 1, Reason.STABILIZED
         if current == 0 and desired > 0:
             reason = Reason.SCALE_FROM_ZERO
-        per_replica = total / observation.ready_replicas if observation.ready_replicas else total
+        per_replica = total / ready_count if ready_count else total
         new_state = ToolkitState(behavior, history, noise(history, slope), panic_since, zero_since)
         return Decision(desired, reason, per_replica, raw, detail), new_state
 
