@@ -124,14 +124,32 @@ class _Tally:
     failed: npt.NDArray[np.float64]
     latencies: list[float]
     statuses: dict[str, int]
+    slo_s: float
     unsent: int = 0
+
+    def answered(self, second: int, status: str, latency_s: float) -> None:
+        """One answer (``status`` a code, or the name of a transport failure)."""
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status.isdigit() and int(status) < 500 and int(status) != 429:
+            self.ok[second] += 1
+            self.latencies.append(latency_s)
+            if latency_s > self.slo_s:
+                self.over[second] += 1
+        else:
+            self.failed[second] += 1
+
+    def lost(self, second: int, count: int, why: str) -> None:
+        """Requests of ``second`` that got no answer at all (``unsent``, ``error``)."""
+        self.failed[second] += count
+        self.statuses[why] = self.statuses.get(why, 0) + count
+        if why == "unsent":
+            self.unsent += count
 
 
 async def _drive(
     url: httpx.URL,
     counts: npt.NDArray[np.int64],
     *,
-    slo_s: float,
     timeout_s: float,
     max_inflight: int,
     tally: _Tally,
@@ -144,26 +162,16 @@ async def _drive(
 
         async def one(second: int, due: float) -> None:
             nonlocal inflight
-            key = "error"
             try:
                 response = await client.get(url)
-                key = str(response.status_code)
-                good = response.status_code < 500 and response.status_code != 429
+                status = str(response.status_code)
             except httpx.TimeoutException:
-                key, good = "timeout", False
+                status = "timeout"
             except httpx.HTTPError as err:
-                key, good = type(err).__name__, False
+                status = type(err).__name__
             finally:
                 inflight -= 1
-            latency = loop.time() - due
-            tally.statuses[key] = tally.statuses.get(key, 0) + 1
-            if good:
-                tally.ok[second] += 1
-                tally.latencies.append(latency)
-                if latency > slo_s:
-                    tally.over[second] += 1
-            else:
-                tally.failed[second] += 1
+            tally.answered(second, status, loop.time() - due)
 
         tasks: set[asyncio.Task[None]] = set()
         for second, count in enumerate(counts.tolist()):
@@ -173,9 +181,7 @@ async def _drive(
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if inflight >= max_inflight:
-                    tally.unsent += 1
-                    tally.failed[second] += 1
-                    tally.statuses["unsent"] = tally.statuses.get("unsent", 0) + 1
+                    tally.lost(second, 1, "unsent")
                     continue
                 inflight += 1
                 task = asyncio.create_task(one(second, due))
@@ -197,7 +203,6 @@ def _drive_hey(
     url: httpx.URL,
     counts: npt.NDArray[np.int64],
     *,
-    slo_s: float,
     timeout_s: float,
     max_inflight: int,
     tally: _Tally,
@@ -222,9 +227,7 @@ def _drive_hey(
             # requests of earlier seconds still unanswered (this second's own hey may still run)
             pending = sum(n for began, n, proc, _ in running if began < second - 1 and proc.poll() is None)
             if pending > max_inflight:
-                tally.unsent += count
-                tally.failed[second] += count
-                tally.statuses["unsent"] = tally.statuses.get("unsent", 0) + count
+                tally.lost(second, count, "unsent")
                 continue
             for i, (workers, each) in enumerate(_hey_batches(count)):
                 out = Path(scratch) / f"{second}-{i}.csv"
@@ -245,18 +248,9 @@ def _drive_hey(
                 if len(fields) < 7:
                     continue
                 answered += 1
-                latency, status = float(fields[0]), fields[6]
-                tally.statuses[status] = tally.statuses.get(status, 0) + 1
-                if status.isdigit() and int(status) < 500 and int(status) != 429:
-                    tally.ok[second] += 1
-                    tally.latencies.append(latency)
-                    if latency > slo_s:
-                        tally.over[second] += 1
-                else:
-                    tally.failed[second] += 1
+                tally.answered(second, fields[6], float(fields[0]))
             if answered < sent:
-                tally.failed[second] += sent - answered
-                tally.statuses["error"] = tally.statuses.get("error", 0) + sent - answered
+                tally.lost(second, sent - answered, "error")
 
 
 class _ReplicaSampler:
@@ -325,27 +319,16 @@ def run_load(
         )
     url, counts = check_load(trace, target, max_inflight)
     n_s = int(counts.shape[0])
-    tally = _Tally(np.zeros(n_s), np.zeros(n_s), np.zeros(n_s), [], {})
+    tally = _Tally(np.zeros(n_s), np.zeros(n_s), np.zeros(n_s), [], {}, slo_s=model.slo_s)
     started, started_cpu = time.perf_counter(), time.process_time()
     sampler = _ReplicaSampler(read_replicas, sample_s) if read_replicas is not None else None
     with contextlib.ExitStack() as stack:
         if sampler is not None:
             stack.enter_context(sampler)
         if generator == "hey":
-            _drive_hey(
-                url, counts, slo_s=model.slo_s, timeout_s=timeout_s, max_inflight=max_inflight, tally=tally
-            )
+            _drive_hey(url, counts, timeout_s=timeout_s, max_inflight=max_inflight, tally=tally)
         else:
-            asyncio.run(
-                _drive(
-                    url,
-                    counts,
-                    slo_s=model.slo_s,
-                    timeout_s=timeout_s,
-                    max_inflight=max_inflight,
-                    tally=tally,
-                )
-            )
+            asyncio.run(_drive(url, counts, timeout_s=timeout_s, max_inflight=max_inflight, tally=tally))
     if sampler is not None and sampler.error is not None:
         raise OperationError(f"reading the replica count failed during the run: {sampler.error}")
     replicas = sampler.per_second(n_s) if sampler is not None else np.zeros(n_s, dtype=np.int64)
