@@ -7,9 +7,12 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import toolkit
+
+if TYPE_CHECKING:
+    from toolkit.split import RunningStack
 
 LOCAL_BASE_IMAGE = "local/python:3.11-bookworm"
 
@@ -27,6 +30,8 @@ class DemoContext:
     base_image: str
     say: Callable[[str], None]
     keep: bool = False
+    stack: RunningStack | None = None  # the split stack a stage left running for the next
+    next_stages: tuple[str, ...] = ()
 
 
 @dataclass
@@ -63,3 +68,17 @@ def example_shop() -> Path:
             f"example monolith not found at {here}: run the demo from a checkout of the toolkit repository"
         )
     return here
+
+
+TRACE_NAME = "worldcup98-per-minute.csv"
+
+
+def find_trace() -> Path | None:
+    """A real traffic trace for the simulate stage: ``TOOLKIT_TRACE``, else the WorldCup 1998
+    trace in ``shared/traces`` beside the checkout, else None (a synthetic day is used)."""
+    chosen = os.environ.get("TOOLKIT_TRACE")
+    if chosen:
+        return Path(chosen)
+    checkout = Path(toolkit.__file__).resolve().parent.parent
+    candidate = checkout.parent / "shared" / "traces" / TRACE_NAME
+    return candidate if candidate.is_file() else None
