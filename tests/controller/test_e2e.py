@@ -131,7 +131,7 @@ def run_scenario(stack: Stack, tmp_path: Path) -> None:
         stopped = time.monotonic()
         # Light traffic on A while its replicas are removed: the gateway must not lose it.
         trickle = _hey(f"{stack.gateway_url}/a/items/3", seconds=35, workers=2, rps_per_worker=2)
-        assert _wait(lambda: record()[0] == 1, SCALE_DOWN_WINDOW_S + 40), f"A did not return to 1: {counts}"
+        assert _wait(lambda: record()[0] == 1, SCALE_DOWN_WINDOW_S + 60), f"A did not return to 1: {counts}"
         back_s = time.monotonic() - stopped
         requests_t, failed_t = _hey_result(trickle, problems)
         requests_b, failed_b = _hey_result(load_b, problems)
