@@ -152,10 +152,11 @@ def find_shared(program: Program, groups: Mapping[str, str], entry: set[str]) ->
     imports: dict[str, set[str]] = defaultdict(set)
     for a, b in program.import_edges:
         imports[a].add(b)
-    if program.settings_module:
-        users[program.settings_module] |= set(range(threshold))  # type: ignore[arg-type]
+    candidates = {m for m, used_by in users.items() if len(used_by) >= threshold}
+    if program.settings_module:  # Django settings are read by every app
+        candidates.add(program.settings_module)
     shared: set[str] = set()
-    for candidate in sorted(m for m, used_by in users.items() if len(used_by) >= threshold):
+    for candidate in sorted(candidates):
         if candidate in blocked or candidate in shared:
             continue
         closure, stack = {candidate}, [candidate]
