@@ -79,6 +79,7 @@ def main() -> None:
     toolkit split PATH      generate the services, a gateway and a compose stack
     toolkit autoscale       run the scaling controller
     toolkit simulate        replay a traffic trace against scaling policies
+    toolkit loadtest        replay a trace as real HTTP load, beside the simulation
     toolkit demo            run the whole journey on the bundled example
     """
 
