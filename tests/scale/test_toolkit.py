@@ -60,7 +60,7 @@ def test_noise_is_robust_spread_around_trend(values: list[float], slope: float, 
     ("target", "capacity", "expected"),
     [
         pytest.param(70.0, None, 70.0, id="no-capacity-sizes-at-target"),
-        pytest.param(70.0, 100.0, 85.0, id="half-the-margin"),
+        pytest.param(70.0, 100.0, 80.0, id="a-third-of-the-margin"),
         pytest.param(100.0, 100.0, 100.0, id="no-margin"),
     ],
 )

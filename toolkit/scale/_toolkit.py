@@ -34,7 +34,7 @@ from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
 
 NOISE_Z = 2.0  # headroom: two (robust) standard deviations of the recent demand noise
-MARGIN_SPENT = 0.5  # share of (capacity - target) this algorithm runs into, when capacity is known
+MARGIN_SPENT = 1 / 3  # share of (capacity - target) this algorithm runs into, when capacity is known
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for Gaussian noise
 
 
