@@ -24,10 +24,8 @@ def swarm_service(swarm: None, base_image: str) -> Iterator[tuple[str, str]]:
     network, name, label = f"tkt-as-net-{suffix}", f"tkt-as-svc-{suffix}", f"tkt.autoscale.test={suffix}"
     # A swarm-scoped bridge network: task containers get addresses the host can reach.
     _docker.run(["network", "create", "--scope", "swarm", "--driver", "bridge", "--attachable", network])
-    _docker.run(
-        ["service", "create", "--detach", "--name", name, "--network", network, "--label", label]
-        + ["--replicas", "1", image]
-    )
+    create = ["service", "create", "--detach", "--name", name, "--network", network, "--label", label]
+    _docker.run([*create, "--replicas", "1", image])
     yield name, label
     _docker.run(["service", "rm", name], check=False)
     deadline = time.monotonic() + 30
