@@ -125,7 +125,13 @@ def run_scenario(stack: Stack, tmp_path: Path) -> None:
         start = time.monotonic()
         load_a = _hey(f"{stack.gateway_url}/a/items/1", seconds=LOAD_S, workers=4, rps_per_worker=10)
         load_b = _hey(f"{stack.gateway_url}/b/items/2", seconds=LOAD_S + 40, workers=1, rps_per_worker=2)
-        assert _wait(lambda: record()[0] >= 3, 60), f"A did not reach 3 replicas in 60 s: {counts}"
+        if not _wait(lambda: record()[0] >= 3, 60):
+            load_a.terminate()
+            report = load_a.communicate(timeout=30)[0][-1500:]
+            log_tail = log_path.read_text()[-1500:]
+            pytest.fail(
+                f"A did not reach 3 replicas in 60 s: {counts}\nhey: {report}\ncontroller: {log_tail}"
+            )
         reached_s = time.monotonic() - start
         requests_a, failed_a = _hey_result(load_a, problems)
         stopped = time.monotonic()
