@@ -160,6 +160,7 @@ class Controller:
             for name, service_policy in self.policy.services.items()
         }
         self._tick_period_s = min(self._periods_s.values())
+        self._names = tuple(sorted(self.policy.services))
         self._memory: dict[str, _ServiceMemory] = {}
         self._failures = 0
         self._last_ok_s: float | None = None
@@ -213,7 +214,7 @@ class Controller:
             snapshot = self.backend.snapshot()
         except OperationError as err:
             return self._error(now_s, "backend", f"{self.backend.name}: {err}")
-        due = [name for name in sorted(self.policy.services) if self._due(name, now_s)]
+        due = [name for name in self._names if self._due(name, now_s)]
         errors: list[str] = []
         for name in due:
             if name not in snapshot:
@@ -309,7 +310,9 @@ class Controller:
         self.telemetry.record_decision(
             report.service, report.current, report.ready, report.desired, report.reason
         )
-        line = {"event": "decision", "dry_run": self.dry_run, **report.as_dict()}
+        line = report.as_dict()
+        line["event"] = "decision"
+        line["dry_run"] = self.dry_run
         self.log(line)
 
     def _error(self, now_s: float, kind: str, message: str) -> TickReport:
