@@ -125,7 +125,6 @@ class CodeIndex:
         if bindings:
             for (target, lineno), names in _attribute_uses(module.tree, bindings).items():
                 uses.append(ImportUse(target, frozenset(names), lineno))
-        # An import of a.b.c makes a and a.b imported too.
         return sorted(uses, key=lambda u: (u.lineno, u.target))
 
 

@@ -8,10 +8,12 @@ Nothing is ever written inside the monolith's tree.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,7 +21,7 @@ from typing import Any
 from toolkit._errors import SourceTreeError, TargetExistsError, UsageError
 from toolkit.analyze.plan import Plan, load_plan
 from toolkit.scaffold import package_name_for, render_service
-from toolkit.split._code import CodeIndex
+from toolkit.split._code import CodeIndex, Module
 from toolkit.split._codegen import RUNTIME_PACKAGE, app_module, proxy_module, render
 from toolkit.split._layout import Layout, SplitPlan, plan_layout, split_plan_from
 from toolkit.split._prune import Removed, prune_module
@@ -284,9 +286,10 @@ def _service_code(
     return files, removed
 
 
-def _foreign_resolver(index: CodeIndex, spec: SplitPlan, module: Any, service: str) -> Any:
+def _foreign_resolver(
+    index: CodeIndex, spec: SplitPlan, module: Module, service: str
+) -> Callable[[ast.Import | ast.ImportFrom], list[str | None]]:
     """For the app module: which of its imports reach another service (by owning service)."""
-    import ast
 
     def resolve(node: ast.Import | ast.ImportFrom) -> list[str | None]:
         owners: list[str | None] = []
