@@ -93,6 +93,12 @@ def test_one_query_per_metric_kind_for_all_services(
         ServiceTarget("a", MetricKind.RPS_PER_REPLICA, (replicas["a1"][1], replicas["a2"][1])),
         ServiceTarget("b", MetricKind.RPS_PER_REPLICA, (replicas["b1"][1],)),
         ServiceTarget("c", MetricKind.INFLIGHT_PER_REPLICA, (replicas["c1"][1],)),
+        ServiceTarget(
+            "c-doubled",  # a raw PromQL expression: one series per replica, by instance
+            MetricKind.PROMQL,
+            (replicas["c1"][1],),
+            promql='2 * sum by (instance) (http_requests_in_flight{service="c"})',
+        ),
     ]
     try:
         time.sleep(6)  # a full rate window of scrapes
@@ -108,13 +114,15 @@ def test_one_query_per_metric_kind_for_all_services(
     finally:
         stop.set()
     assert result, "Prometheus never reported rates for service a"
-    # 3 services, 2 metric kinds: one freshness query + one per kind, not one per service.
-    assert len(session.queries) == 3
+    # 4 services, 2 metric kinds and 1 expression: one freshness query + one per kind + the
+    # expression, not one per service.
+    assert len(session.queries) == 4
     assert sum("http_requests_total" in q for q in session.queries) == 1
     assert result["a"].values["a1"] == pytest.approx(100, rel=0.3)
     assert result["a"].values["a2"] == pytest.approx(40, rel=0.3)
     assert result["b"].values == {"b1": 0.0}
     assert result["c"].values == {"c1": 7.0}
+    assert result["c-doubled"].values == {"c1": 14.0}
     assert all(m.ok for m in result.values())
 
 

@@ -84,6 +84,10 @@ class PrometheusSource:
         if not targets:
             return {}
         ages = _by_service_instance(self._query(freshness_query(self._selector)))
+        # A promql service is named by the policy, not by Prometheus' service label: its
+        # replicas' freshness is looked up by instance alone.
+        for (_, instance), age_s in list(ages.items()):
+            ages[("", instance)] = min(age_s, ages.get(("", instance), math.inf))
         values: dict[tuple[str, str], float] = {}
         for kind in sorted({t.metric for t in targets if t.metric is not MetricKind.PROMQL}):
             values.update(_by_service_instance(self._query(kind_query(kind, self._selector, self._window_s))))
@@ -115,7 +119,7 @@ class PrometheusSource:
         stale: list[str] = []
         for replica in target.replicas:
             key = (target.service, replica.address)
-            age_s = ages.get(key)
+            age_s = ages.get(("", replica.address) if target.metric is MetricKind.PROMQL else key)
             if age_s is None or not age_s <= self.stale_after_s:
                 stale.append(replica.address)
                 result[replica.replica_id] = None
