@@ -110,7 +110,13 @@ def _run_verify(
     help="The plan (from `toolkit analyze --out plan.yaml`); default: analyze PATH first.",
 )
 @click.option(
-    "--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output directory."
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (never inside PATH).",
 )
 @click.option("--force", is_flag=True, help="Replace DIR if it holds a previous split output.")
 @click.option("--verify", "run_verify", is_flag=True, help="Then start both in Docker and compare answers.")
