@@ -5,7 +5,8 @@ Target (issue 6): under 10 s on this 2-core machine for hpa, kpa, static and too
 Prints, for the WorldCup 1998 trace (its 30 busiest days, at the default model): the wall
 time of ``compare`` (policies in parallel processes, as the CLI runs them), each policy's
 CPU time and decision count, and - to separate the simulator from the decision code it
-calls - the same runs with a scaler that does nothing, at each policy's period.
+calls - the same runs with a scaler that does nothing (holding the static policy's count, so
+never overloaded), at each policy's period.
 
     .venv/bin/python bench/bench_simulate.py [TRACE.csv] [--days 30]
 """
@@ -67,12 +68,14 @@ def main() -> None:
         f"{'policy':<9}{'decisions':>11}{'CPU s':>9}{'us/step':>9}"
         f"{'null-scaler CPU s':>19}{'decide us/call':>16}"
     )
+    static_replicas = comparison.result("static").summary.max_replicas
     for result in comparison.results:
         null_cpu_s = 0.0
         per_call = 0.0
         if result.policy in ALGORITHMS:
             period_s = default_service_policy(result.policy).period_s
-            null = SimPolicy("hold", Hold(), period_s=period_s, initial_replicas=10)
+            # as many replicas as the static policy: never overloaded, so this is the per-tick cost
+            null = SimPolicy("hold", Hold(), period_s=period_s, initial_replicas=static_replicas)
             null_cpu_s = simulate(trace, null, model).cpu_s
             per_call = (result.cpu_s - null_cpu_s) / result.summary.decisions * 1e6
         print(
