@@ -320,3 +320,9 @@ def test_policy_doc_examples_are_valid(tmp_path: Path) -> None:
     assert blocks
     for block in blocks:
         load_policy(write(tmp_path, block))
+
+
+def test_yaml_keys_are_taken_as_written(tmp_path: Path) -> None:
+    """A service named with digits only is a string key, as the CLI will look it up."""
+    policy = load_policy(write(tmp_path, "services:\n  1: {max_replicas: 4}\n"))
+    assert policy.policy_for("1").max_replicas == 4

@@ -389,7 +389,8 @@ def parse_policy(document: Any, *, file: str | Path | None = None) -> Policy:
         document = {}
     if not isinstance(document, Mapping):
         raise ConfigError("a policy file must be a mapping with 'defaults' and/or 'services'", file=file_str)
-    _schema_errors(_plain(document), file_str)
+    document = _plain(document)
+    _schema_errors(document, file_str)
     defaults_raw: Mapping[str, Any] = document.get("defaults") or {}
     defaults = _service_from(defaults_raw)
     check_service_policy(defaults, location="defaults", file=file_str)
