@@ -88,3 +88,31 @@ def test_one_lock_per_project(project: tuple[str, Path], tmp_path: Path) -> None
     assert second.try_acquire()
     second.release()
     other.release()
+
+
+def test_controller_puts_back_a_removed_container(project: tuple[str, Path], tmp_path: Path) -> None:
+    from controller.doubles import FakeClock
+
+    from toolkit.metrics import make_source
+    from toolkit.scale import Policy, default_service_policy
+    from toolkit.scale.controller import Controller
+
+    name, compose_file = project
+    backend = make_backend("compose", BackendOptions(project=name, lock_dir=str(tmp_path)))
+    service = default_service_policy("hpa", min_replicas=2, max_replicas=4, target=10.0)
+    policy = Policy(defaults=service, services={"a": service})
+    clock = FakeClock()  # the loop's clock: the next tick is due when the test says so
+    controller = Controller(backend, make_source("scrape"), policy, clock=clock, log=lambda _: None)
+    try:
+        first = controller.tick()  # 1 container, min 2: scaled up through compose
+        assert first.services[0].acted and backend.snapshot()["a"].spec_replicas == 2
+        survivor, victim = sorted(_container_ids(compose_file, name, "a"))
+        _docker.run(["rm", "--force", victim])
+        assert backend.snapshot()["a"].spec_replicas == 1
+        clock.wait(controller.period_s)
+        second = controller.tick()
+        assert second.services[0].acted and second.services[0].desired == 2
+        ids = _container_ids(compose_file, name, "a")
+        assert len(ids) == 2 and survivor in ids and victim not in ids
+    finally:
+        controller.close()
