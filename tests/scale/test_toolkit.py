@@ -154,3 +154,11 @@ def test_missing_metrics_hold() -> None:
     observations = [*steady_then(100.0, 10, 100.0), Observation(10, (ReplicaSample(None),) * 10)]
     decisions, _ = replay(toolkit(), [(5.0 * i, o) for i, o in enumerate(observations)])
     assert (decisions[-1].desired_replicas, decisions[-1].reason) == (10, Reason.METRICS_MISSING)
+
+
+def test_a_step_is_not_extrapolated_as_a_ramp() -> None:
+    """Through the minute after a step from 100 to 1000, the recommendation stays what the
+    new level needs (100 per replica) instead of chasing the whole-window slope."""
+    totals = [100.0] * 12 + [1000.0] * 13
+    decisions = follow(toolkit(), totals, start=1)
+    assert {d.recommendation for d in decisions[12:]} == {100}

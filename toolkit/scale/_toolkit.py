@@ -5,9 +5,11 @@ Each tick:
 1. **Demand** is the service's total (``observed_total``), kept over ``forecast_window_s``.
 2. **Forecast**: the demand when a replica asked for now would serve, ``startup_s +
    period_s`` ahead: the current total plus the upward part of a Theil-Sen trend (median of
-   pairwise slopes: one outlier sample cannot tilt it), plus ``NOISE_Z`` robust standard
-   deviations of the demand around that trend (measured up to the previous tick, so the
-   current sample only ever raises the forecast). Falling demand is not extrapolated.
+   pairwise slopes: one outlier sample cannot tilt it) that the newer half of the window
+   confirms (so a step is never extrapolated as a ramp), plus ``NOISE_Z`` robust standard
+   deviations of the demand around its trend (the smaller of the whole window's and the newer
+   half's, for the same reason; measured up to the previous tick, so the current sample only
+   ever raises the forecast). Falling demand is not extrapolated.
 3. **Sizing**: ``ceil(forecast / per_replica)``. ``per_replica`` is ``target``; when the
    replica ``capacity`` is known it is ``target + MARGIN_SPENT * (capacity - target)``. A
    target below capacity is a margin for the time a controller takes to react; reacting
@@ -118,8 +120,15 @@ class ToolkitScaler:
             return total, state
 
         history = append_window(state.history, now_s, total, params.forecast_window_s)
+        # Trend and noise are each read over the whole window and over its newer half, and
+        # the smaller is used: a step that fills half the window tilts the whole-window fit
+        # and looks like wandering around it, but the newer half is flat, and while the step
+        # is in the newer half it is a minority of the whole window.
+        newer = history[len(history) // 2 :]
         slope = trend_per_s(history)
-        forecast = total + max(0.0, slope) * self.lead_s + NOISE_Z * state.noise
+        newer_slope = trend_per_s(newer)
+        rise_per_s = min(slope, newer_slope)
+        forecast = total + max(0.0, rise_per_s) * self.lead_s + NOISE_Z * state.noise
         raw = math.ceil(forecast / per - 1e-9)
         ready_count = observation.ready_replicas
         ready = max(1, ready_count)
@@ -153,7 +162,8 @@ class ToolkitScaler:
         if current == 0 and desired > 0:
             reason = Reason.SCALE_FROM_ZERO
         per_replica = total / ready_count if ready_count else total
-        new_state = ToolkitState(behavior, history, noise(history, slope), panic_since, zero_since)
+        spread = min(noise(history, slope), noise(newer, newer_slope))
+        new_state = ToolkitState(behavior, history, spread, panic_since, zero_since)
         return Decision(desired, reason, per_replica, raw, detail), new_state
 
 
