@@ -114,9 +114,9 @@ def test_one_query_per_metric_kind_for_all_services(
     finally:
         stop.set()
     assert result, "Prometheus never reported rates for service a"
-    # 4 services, 2 metric kinds and 1 expression: one freshness query + one per kind + the
-    # expression, not one per service.
-    assert len(session.queries) == 4
+    # 4 services, 2 metric kinds and 1 expression: one query per kind + the expression (each
+    # with its staleness filter), not one per service.
+    assert len(session.queries) == 3
     assert sum("http_requests_total" in q for q in session.queries) == 1
     assert result["a"].values["a1"] == pytest.approx(100, rel=0.3)
     assert result["a"].values["a2"] == pytest.approx(40, rel=0.3)

@@ -10,11 +10,12 @@ scrape config puts on each target (for Docker, ``docker_sd_configs`` relabelling
 ``__meta_docker_container_label_com_docker_compose_service``, see docs/metrics-sources.md);
 ``instance`` is the target's ``host:port``, matched to the backend's replica addresses.
 
-Staleness: one more query per tick, ``(time() - timestamp(up)) / up`` by (service, instance),
-gives the age of every target's last scrape (+Inf while the target is down). A replica whose
-last scrape is older than ``stale_after_s`` reports None (missing); a service none of whose
-replicas is fresh is not ok. Prometheus unreachable or answering errors: every service is not
-ok, so the controller holds every count and reports it. ``promql`` services run their own
+Staleness is filtered in the same query: ``... and on(service, instance) (up == 1 and
+on(...) (time() - timestamp(up)) < stale_after_s)`` keeps only targets that are up and were
+scraped recently, so a tick is exactly one query per metric kind. A replica with no series in
+the answer (down, stale, or not scraped yet) reports None (missing); a service none of whose
+replicas has a fresh value is not ok. Prometheus unreachable or answering errors: every
+service is not ok, so the controller holds every count and reports it. ``promql`` services run their own
 expression (one query per distinct expression), which must yield one series per replica
 carrying the ``instance`` label.
 """
@@ -55,9 +56,18 @@ def kind_query(kind: MetricKind, selector: str, window_s: float) -> str:
     raise ValueError(f"no batched query for {kind.value}")
 
 
-def freshness_query(selector: str) -> str:
-    """Seconds since each target's last scrape; +Inf while it is down (``up`` is 0)."""
-    return f"(time() - timestamp(up{{{selector}}})) / up{{{selector}}}"
+def fresh(
+    query: str, selector: str, stale_after_s: float, on: str = f"{SERVICE_LABEL}, {INSTANCE_LABEL}"
+) -> str:
+    """``query`` restricted to targets that are up and were scraped within ``stale_after_s``.
+
+    Staleness is filtered inside the same query (``and on(...)`` with ``up``), so a tick costs
+    exactly one query per metric kind; a series that is missing from the answer is a replica
+    without a fresh value.
+    """
+    up = f"up{{{selector}}}"
+    recent = f"(time() - timestamp({up})) < {stale_after_s:g}"
+    return f"({query}) and on({on}) ({up} == 1 and on({on}) {recent})"
 
 
 class PrometheusSource:
@@ -81,21 +91,19 @@ class PrometheusSource:
         self._url = options.prometheus_url
 
     def sample(self, targets: Sequence[ServiceTarget], now_s: float) -> Mapping[str, ServiceMetrics]:
-        if not targets:
-            return {}
-        ages = _by_service_instance(self._query(freshness_query(self._selector)))
-        # A promql service is named by the policy, not by Prometheus' service label: its
-        # replicas' freshness is looked up by instance alone.
-        for (_, instance), age_s in list(ages.items()):
-            ages[("", instance)] = min(age_s, ages.get(("", instance), math.inf))
         values: dict[tuple[str, str], float] = {}
         for kind in sorted({t.metric for t in targets if t.metric is not MetricKind.PROMQL}):
-            values.update(_by_service_instance(self._query(kind_query(kind, self._selector, self._window_s))))
+            query = fresh(
+                kind_query(kind, self._selector, self._window_s), self._selector, self.stale_after_s
+            )
+            values.update(_by_service_instance(self._query(query)))
         for expression in sorted({t.promql for t in targets if t.metric is MetricKind.PROMQL and t.promql}):
-            rows = self._query(expression)
+            # A promql service is named by the policy, not by a Prometheus label: by instance.
+            query = fresh(expression, self._selector, self.stale_after_s, on=INSTANCE_LABEL)
+            by_instance = _by_instance(self._query(query))
             for target in (t for t in targets if t.promql == expression):
-                values.update({(target.service, inst): v for inst, v in _by_instance(rows).items()})
-        return {t.service: self._service(t, values, ages) for t in targets}
+                values.update({(target.service, inst): v for inst, v in by_instance.items()})
+        return {t.service: self._service(t, values) for t in targets}
 
     def close(self) -> None:
         self._session.close()
@@ -109,29 +117,20 @@ class PrometheusSource:
             raise MetricsError(f"Prometheus at {self._url} answered something that is not its API") from err
         return result
 
-    def _service(
-        self,
-        target: ServiceTarget,
-        values: Mapping[tuple[str, str], float],
-        ages: Mapping[tuple[str, str], float],
-    ) -> ServiceMetrics:
+    def _service(self, target: ServiceTarget, values: Mapping[tuple[str, str], float]) -> ServiceMetrics:
         result: dict[str, float | None] = {}
-        stale: list[str] = []
+        absent: list[str] = []
         for replica in target.replicas:
-            key = (target.service, replica.address)
-            age_s = ages.get(("", replica.address) if target.metric is MetricKind.PROMQL else key)
-            if age_s is None or not age_s <= self.stale_after_s:
-                stale.append(replica.address)
-                result[replica.replica_id] = None
-                continue
-            value = values.get(key)
-            if value is not None and math.isnan(value):
+            value = values.get((target.service, replica.address))
+            if value is None:
+                absent.append(replica.address)
+            elif math.isnan(value):
                 # histogram_quantile of no requests: an idle replica is not slow.
                 value = 0.0 if target.metric is MetricKind.LATENCY_P95_S else None
             result[replica.replica_id] = value
-        detail = f"stale or down in Prometheus: {', '.join(stale[:3])}" if stale else ""
-        ok = not target.replicas or len(stale) < len(target.replicas)
-        return ServiceMetrics(result, ok=ok, detail=detail)
+        detail = f"no fresh value in Prometheus (down, stale or not scraped yet): {', '.join(absent[:3])}"
+        ok = not target.replicas or len(absent) < len(target.replicas)
+        return ServiceMetrics(result, ok=ok, detail=detail if absent else "")
 
 
 def _by_service_instance(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], float]:
