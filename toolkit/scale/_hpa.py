@@ -15,7 +15,9 @@ Values are compared the way the controller does: as integer milli-units (Quantit
 ``MilliValue``, rounded up), with the average taken by integer division. The period is the
 controller's ``--horizontal-pod-autoscaler-sync-period`` default, 15 s. A policy always has
 a behaviour (the API defaults fill one in), so the legacy ``normalizeDesiredReplicas`` path
-(scale-up limit max(2x, 4)) is not used.
+(scale-up limit max(2x, 4)) is not used. Go stores a scale event after the scale update
+succeeded; a pure decision cannot know that, so the event is stored with the decision, on the
+assumption that the loop applies it (the next observation's spec count shows if it did not).
 """
 
 from __future__ import annotations
