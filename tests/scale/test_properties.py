@@ -120,3 +120,15 @@ def test_higher_load_never_fewer_replicas(setup: Setup, data: st.DataObject) -> 
     low = _decide(setup, observe(values))
     high = _decide(setup, observe([v + e for v, e in zip(values, extra, strict=True)]))
     assert high >= low
+
+
+@settings(max_examples=100, deadline=None)
+@given(setups(), observations())
+def test_decide_is_pure(setup: Setup, observation: Observation) -> None:
+    """Same state, observation and time: same decision and same new state, and the state
+    passed in is left as it was (it is an immutable value a caller may replay from)."""
+    before = repr(setup.state)
+    first = make_scaler(setup.policy).decide(setup.state, observation, setup.now_s)
+    second = make_scaler(setup.policy).decide(setup.state, observation, setup.now_s)
+    assert first == second
+    assert repr(setup.state) == before
