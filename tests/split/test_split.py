@@ -522,3 +522,27 @@ def test_verify_refuses_bad_input_before_touching_docker(
     result = CliRunner().invoke(main, ["verify", str(root), str(tmp_path), *extra])
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_app_module_keeps_imports_that_are_not_route_registrations(
+    mini: tuple[Path, Plan], tmp_path: Path
+) -> None:
+    root, plan = mini
+    main_py = root / "mini/main.py"
+    main_py.write_text(
+        main_py.read_text(encoding="utf-8")
+        .replace(
+            "from fastapi import FastAPI\n",
+            "from fastapi import FastAPI\n\nfrom mini.ledger.store import LIMIT\n",
+        )
+        .replace('FastAPI(title="mini")', 'FastAPI(title=f"mini {LIMIT}")'),
+        encoding="utf-8",
+    )
+    out = split(root, tmp_path / "out", plan).out
+    billing_main = (out / "services/billing/src/mini/main.py").read_text(encoding="utf-8")
+    assert "from mini.ledger.store import LIMIT" in billing_main  # used for the title: kept
+    assert 'FastAPI(title=f"mini {LIMIT}")' in billing_main
+    assert "from mini.ledger.api import router" not in billing_main  # a registration: removed
+    assert "app.include_router(ledger_router)" not in billing_main
+    store_proxy = (out / "services/billing/src/mini/ledger/store.py").read_text(encoding="utf-8")
+    assert "LIMIT = 3" in store_proxy and "__toolkit_proxy__" in store_proxy

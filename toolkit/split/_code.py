@@ -128,6 +128,21 @@ class CodeIndex:
         return sorted(uses, key=lambda u: (u.lineno, u.target))
 
 
+def import_target(
+    index: CodeIndex, module: Module, node: ast.Import | ast.ImportFrom, alias: ast.alias
+) -> str | None:
+    """The module of the index that one alias of an import statement refers to, if any."""
+    if isinstance(node, ast.Import):
+        return alias.name if alias.name in index.modules else None
+    base = index.resolve_import(module, node.level, node.module)
+    if base is None:
+        return None
+    sub = f"{base}.{alias.name}"
+    if sub in index.modules:
+        return sub
+    return base if base in index.modules else None
+
+
 def _attribute_uses(
     tree: ast.Module, bindings: dict[str, tuple[str, int]]
 ) -> dict[tuple[str, int], set[str]]:

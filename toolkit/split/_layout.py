@@ -10,12 +10,14 @@ module itself never pulls in other services: their router imports are pruned fro
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from toolkit._errors import ConfigError
 from toolkit.analyze.plan import Plan
-from toolkit.split._code import CodeIndex, Module
+from toolkit.split._code import CodeIndex, Module, import_target
+from toolkit.split._prune import bound_name, registration_only
 from toolkit.split._remote import RemoteFunction, Verdict, judge
 
 
@@ -158,6 +160,23 @@ def plan_layout(index: CodeIndex, plan: SplitPlan) -> Layout:
     return Layout(services, {k: sorted(v) for k, v in exposed.items()}, findings)
 
 
+def registration_targets(index: CodeIndex, app_module: Module) -> frozenset[str]:
+    """Modules the app module imports only to register their routes (every alias importing
+    them is used solely in ``include_router``-like calls): another service's such module is
+    left out of a service, while any other import of it is served like any import."""
+    names = registration_only(app_module.tree)
+    verdicts: dict[str, bool] = {}
+    for node in ast.walk(app_module.tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                target = import_target(index, app_module, node, alias)
+                if target is not None:
+                    name = bound_name(alias)
+                    only = name is not None and name in names
+                    verdicts[target] = verdicts.get(target, True) and only
+    return frozenset(t for t, only in verdicts.items() if only)
+
+
 def _service_layout(
     index: CodeIndex,
     plan: SplitPlan,
@@ -168,6 +187,7 @@ def _service_layout(
     roots = [m for s in plan.services if s.name == service for m in s.modules]
     roots += [m for m in plan.shared if m in index.modules]
     roots.append(plan.app_module)
+    registrations = registration_targets(index, index.modules[plan.app_module])
     local: set[str] = set()
     pending = list(roots)
     # foreign module -> [(importer module, names, line)]
@@ -185,7 +205,7 @@ def _service_layout(
                 owner = plan.owner(use.target)
                 if owner is None or owner == service or use.target in local:
                     pending.append(use.target)
-                elif name != plan.app_module:
+                elif name != plan.app_module or use.target not in registrations:
                     foreign.setdefault(use.target, []).append((module, use.names, use.lineno))
         # Any foreign module that cannot be served remotely becomes a local copy, which may in
         # turn import more: repeat until nothing changes.

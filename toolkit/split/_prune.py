@@ -14,6 +14,47 @@ import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 
+#: Calls that register routes on an app; an import used only as their argument is a route
+#: registration, which is what a service leaves out for the routes other services own.
+REGISTRATION_CALLS = frozenset(
+    {
+        "include_router",
+        "mount",
+        "add_api_route",
+        "add_api_websocket_route",
+        "add_route",
+        "register_blueprint",
+        "add_url_rule",
+    }
+)
+
+
+def registration_only(tree: ast.Module) -> frozenset[str]:
+    """Names that the module uses only as arguments of route registrations
+    (``app.include_router(orders_router)``, ``app.include_router(orders.router)``)."""
+    in_registration: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr not in REGISTRATION_CALLS:
+                continue
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                while isinstance(arg, ast.Attribute):
+                    arg = arg.value
+                if isinstance(arg, ast.Name):
+                    in_registration.add(id(arg))
+    uses: dict[str, list[bool]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            uses.setdefault(node.id, []).append(id(node) in in_registration)
+    return frozenset(name for name, flags in uses.items() if all(flags))
+
+
+def bound_name(alias: ast.alias) -> str | None:
+    """The local name an import alias binds, or None for ``import a.b`` (binds ``a``, shared)."""
+    if alias.asname:
+        return alias.asname
+    return None if "." in alias.name else alias.name
+
 
 @dataclass(frozen=True, slots=True)
 class Removed:
@@ -24,10 +65,10 @@ class Removed:
 def prune_module(
     source: bytes, tree: ast.Module, resolve: Callable[[ast.Import | ast.ImportFrom], list[str | None]]
 ) -> tuple[bytes, list[Removed]]:
-    """Remove the imports ``resolve`` marks foreign, and every statement depending on them.
+    """Remove the imports ``resolve`` marks, and every statement depending on them.
 
     ``resolve(node)`` returns, per alias of an import statement, the owning service of what it
-    imports when that is a service other than this one, else None.
+    imports when that alias is to be removed (another service's router), else None.
     """
     lines = source.decode("utf-8").splitlines(keepends=True)
     dropped: list[ast.stmt] = []
@@ -41,9 +82,9 @@ def prune_module(
             dropped.append(node)
             kept = [a for a, owner in zip(node.names, foreign, strict=True) if owner is None]
             for alias, owner in zip(node.names, foreign, strict=True):
-                # `import a.b.c` binds `a`, which other imports share: only the statement goes.
-                if owner is not None and (alias.asname or "." not in alias.name):
-                    removed_names.add(alias.asname or alias.name)
+                name = bound_name(alias)
+                if owner is not None and name is not None:
+                    removed_names.add(name)
             if kept:
                 copy = (
                     ast.ImportFrom(node.module, kept, node.level)

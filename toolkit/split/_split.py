@@ -21,10 +21,10 @@ from typing import Any
 from toolkit._errors import SourceTreeError, TargetExistsError, UsageError
 from toolkit.analyze.plan import Plan, load_plan
 from toolkit.scaffold import package_name_for, render_service
-from toolkit.split._code import CodeIndex, Module
+from toolkit.split._code import CodeIndex, Module, import_target
 from toolkit.split._codegen import RUNTIME_PACKAGE, app_module, proxy_module, render
 from toolkit.split._layout import Layout, SplitPlan, plan_layout, split_plan_from
-from toolkit.split._prune import Removed, prune_module
+from toolkit.split._prune import Removed, bound_name, prune_module, registration_only
 from toolkit.split._report import report_markdown
 from toolkit.split._stack import (
     blocked_platform_paths,
@@ -268,6 +268,7 @@ def _service_code(
         rel = index.modules[name].rel_path
         files[f"src/{rel}"] = proxy_module(proxy, str(rel)).encode()
     files.update(_package_data(index, svc.local))
+    files.update(_distribution_metadata(index.root))
     exposed = layout.exposed[service]
     files[f"src/{RUNTIME_PACKAGE}/__init__.py"] = render("runtime/__init__.py.j2", service=service).encode()
     files[f"src/{RUNTIME_PACKAGE}/remote.py"] = render("runtime/remote.py.j2").encode()
@@ -289,19 +290,21 @@ def _service_code(
 def _foreign_resolver(
     index: CodeIndex, spec: SplitPlan, module: Module, service: str
 ) -> Callable[[ast.Import | ast.ImportFrom], list[str | None]]:
-    """For the app module: which of its imports reach another service (by owning service)."""
+    """For the app module: which of its imports are other services' route registrations.
+
+    Only an import whose name the app uses solely to register routes is removed; any other
+    import of another service's module stays, and is served like any import (proxy or copy).
+    """
+    registrations = registration_only(module.tree)
 
     def resolve(node: ast.Import | ast.ImportFrom) -> list[str | None]:
         owners: list[str | None] = []
         for alias in node.names:
-            if isinstance(node, ast.Import):
-                target = alias.name
-            else:
-                base = index.resolve_import(module, node.level, node.module) or ""
-                sub = f"{base}.{alias.name}"
-                target = sub if sub in index.modules else base
-            owner = spec.owner(target) if target in index.modules else None
-            owners.append(owner if owner not in (None, service) else None)
+            target = import_target(index, module, node, alias)
+            owner = spec.owner(target) if target is not None else None
+            name = bound_name(alias)
+            removable = name is not None and name in registrations and owner not in (None, service)
+            owners.append(owner if removable else None)
         return owners
 
     return resolve
@@ -330,6 +333,16 @@ def _package_data(index: CodeIndex, local: list[str]) -> dict[str, bytes]:
                 for data_file in sorted(p for p in path.rglob("*") if p.is_file()):
                     if "__pycache__" not in data_file.parts:
                         files[f"src/{data_file.relative_to(index.root).as_posix()}"] = data_file.read_bytes()
+    return files
+
+
+def _distribution_metadata(root: Path) -> dict[str, bytes]:
+    """``*.dist-info`` folders at the source root (an unpacked wheel has one): code that asks
+    ``importlib.metadata`` for its own version needs them next to its package."""
+    files: dict[str, bytes] = {}
+    for folder in sorted(root.glob("*.dist-info")):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            files[f"src/{path.relative_to(root).as_posix()}"] = path.read_bytes()
     return files
 
 
