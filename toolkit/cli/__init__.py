@@ -74,13 +74,18 @@ def main() -> None:
     """Take a Python monolith to containerized microservices that scale with traffic.
 
     \b
-    toolkit new NAME        scaffold a containerized microservice
-    toolkit analyze PATH    propose service boundaries for a monolith
-    toolkit split PATH      generate the services, a gateway and a compose stack
-    toolkit autoscale       run the scaling controller
-    toolkit simulate        replay a traffic trace against scaling policies
-    toolkit loadtest        replay a trace as real HTTP load, beside the simulation
-    toolkit demo            run the whole journey on the bundled example
+    toolkit new NAME          scaffold a containerized microservice
+    toolkit analyze PATH      propose service boundaries for a monolith
+    toolkit split PATH        generate the services, a gateway and a compose stack
+    toolkit verify M STACK    compare the monolith's and the stack's answers
+    toolkit autoscale         run the scaling controller
+    toolkit simulate          replay a traffic trace against scaling policies
+    toolkit loadtest          replay a trace as real HTTP load, beside the simulation
+    toolkit build | up | down build images, run isolated environments
+    toolkit deploy            Docker Swarm stacks and Kubernetes manifests
+    toolkit demo              run the whole journey on the bundled example
+
+    Errors: one line on stderr; exit 2 for bad input, 1 when the job fails.
     """
 
 
