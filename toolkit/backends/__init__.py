@@ -70,6 +70,7 @@ class BackendOptions:
     """Options a backend may use; each backend reads the ones it needs."""
 
     project: str | None = None  # compose project (required for compose)
+    stack: str | None = None  # swarm: only this stack's services, known without the "<stack>_" prefix
     namespace: str = "default"  # kubernetes
     label_selector: str = ""  # kubernetes: which Deployments are managed; swarm: label filter
     kubeconfig: str | None = None  # kubernetes: None = in-cluster, then ~/.kube/config

@@ -29,6 +29,11 @@ from toolkit.scale.controller import Controller, TickReport
 )
 @click.option("--project", "-p", help="Compose project name (compose backend).")
 @click.option(
+    "--stack",
+    default=None,
+    help="swarm: manage only this stack's services, named in the policy without the '<stack>_' prefix.",
+)
+@click.option(
     "--policy",
     "policy_path",
     required=True,
@@ -97,6 +102,7 @@ def autoscale(
     ctx: click.Context,
     backend_name: str,
     project: str | None,
+    stack: str | None,
     policy_path: Path,
     metrics_name: str,
     prometheus_url: str,
@@ -125,6 +131,7 @@ def autoscale(
     toolkit autoscale -p shop --policy scaling.yaml --metrics prometheus \\
         --prometheus-selector 'project="shop"'
     toolkit autoscale --backend swarm --policy scaling.yaml --once --dry-run --json
+    toolkit autoscale --backend swarm --stack shop --network shop-host --policy scaling.yaml
     toolkit autoscale --backend kubernetes --namespace shop --policy scaling.yaml
     """
     if not once:
@@ -134,6 +141,7 @@ def autoscale(
         backend_name,
         BackendOptions(
             project=project,
+            stack=stack,
             namespace=namespace,
             label_selector=selector,
             kubeconfig=kubeconfig,
