@@ -50,10 +50,14 @@ def base_image() -> str:
     return BASE_IMAGE
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def swarm() -> Iterator[None]:
-    """A single-node swarm for tests: initialised if the engine is not in one, and left at the
-    end only if this fixture initialised it (so concurrent runs do not pull it from each other)."""
+    """A single-node swarm for one test module: initialised if the engine is not in one, and
+    left at the end of the module only if this fixture initialised it.
+
+    Module scope, because on Docker 20.10 entering or leaving swarm mode drops the embedded-DNS
+    names of containers already running on bridge networks: the swarm must not stay on (or be
+    switched) while other modules' compose stacks run. Between modules nothing is running."""
     state = subprocess.run(
         ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
         capture_output=True,
