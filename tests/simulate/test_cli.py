@@ -141,6 +141,9 @@ BAD = [
     ),
     pytest.param(["--trace", "{good}", "--model", "{badmodel}"], "model.speed", id="unknown-model-key"),
     pytest.param(["--synthetic", "step", "--duration-s", "10"], "at least 60 s", id="short-synthetic"),
+    pytest.param(
+        ["--synthetic", "step", "--time-scale", "2"], "--time-scale applies", id="synthetic-time-scale"
+    ),
 ]
 
 

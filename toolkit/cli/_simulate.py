@@ -148,6 +148,8 @@ def read_trace(
     if (trace_path is None) == (synthetic is None):
         raise UsageError("give exactly one of --trace FILE or --synthetic SHAPE")
     if synthetic is not None:
+        if time_scale != 1.0:
+            raise UsageError("--time-scale applies to --trace files; set --duration-s for a synthetic shape")
         peak = peak_rps if peak_rps is not None else 1000.0
         base = base_rps if base_rps is not None else peak / 10.0
         trace = synthetic_trace(
