@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from toolkit._errors import ConfigError
+from toolkit._io import read_user_text
 
 PLAN_VERSION = 1
 FRAMEWORKS = ("fastapi", "flask", "django", "none")
@@ -189,12 +190,7 @@ def dump_plan(plan: Plan) -> str:
 def load_plan(path: str | Path) -> Plan:
     """Read and validate a plan file; every rule violation is a ``ConfigError`` with a location."""
     plan_path = Path(path)
-    try:
-        text = plan_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("plan file not found", file=plan_path) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read plan: {err}", file=plan_path) from None
+    text = read_user_text(plan_path, "plan file")
     return parse_plan(text, file=plan_path)
 
 

@@ -40,6 +40,7 @@ import jsonschema
 import yaml
 
 from toolkit._errors import ConfigError
+from toolkit._io import read_user_text
 
 AlgorithmName = Literal["hpa", "kpa", "toolkit"]
 ALGORITHM_NAMES: tuple[AlgorithmName, ...] = ("hpa", "kpa", "toolkit")
@@ -417,12 +418,7 @@ def _plain(document: Any) -> Any:
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file (YAML, or JSON which is YAML too)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("policy file not found", file=path) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read policy file: {err}", file=path) from None
+    text = read_user_text(path, "policy file")
     try:
         document = yaml.safe_load(text)
     except yaml.MarkedYAMLError as err:

@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from toolkit._errors import ConfigError
+from toolkit._io import read_user_text
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -109,12 +110,7 @@ def load_trace(
     if not time_scale > 0 or not math.isfinite(time_scale):
         raise ConfigError(f"time scale must be a positive number, got {time_scale}")
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("trace file not found", file=file) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read trace: {err}", file=file) from None
+    text = read_user_text(file, "trace file")
     starts_s, counts, interval_s = _parse(text, file)
     rps = _per_second(starts_s / time_scale, counts, interval_s / time_scale)
     trace = Trace(rps=rps, source=str(file), interval_s=interval_s / time_scale)
