@@ -133,8 +133,8 @@ def _image_of(service: str) -> str:
 @pytest.mark.docker
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_swarm_deploy_rolling_update_and_scaling(
-    swarm: None, shop_stack: Path, registry: Registry, base_image: str
+def test_swarm_deploy_rolling_update_and_autoscaling(
+    swarm: None, shop_stack: Path, registry: Registry, base_image: str, tmp_path: Path
 ) -> None:
     name = load_stack(shop_stack).project
     port = free_port()
@@ -170,27 +170,34 @@ def test_swarm_deploy_rolling_update_and_scaling(
         assert poller.ok > 50
         assert poller.failures == [], f"{len(poller.failures)} failures of {poller.ok}: {poller.failures[:3]}"
 
-        # The autoscaler's Swarm backend, as `toolkit autoscale --backend swarm --network ...`
-        # builds it: it finds the replicas at addresses the host can scrape, and scales.
-        # (The CLI itself cannot be pointed at a stack yet: Swarm names stack services
-        # <stack>_<service>, which a policy cannot name; see docs/targets/swarm.md.)
-        from toolkit.backends import BackendOptions, make_backend
-
-        backend = make_backend(
-            "swarm",
-            BackendOptions(
-                label_selector=f"com.docker.stack.namespace={name}", network=first["scrape_network"]
-            ),
+        # The real `toolkit autoscale` on the deployed stack: the policy names the services as
+        # the stack does (`orders`, not `<stack>_orders`), the replicas are scraped at their
+        # addresses on the stack's host network, and one tick raises orders to its minimum.
+        policy = tmp_path / "autoscale.yaml"
+        policy.write_text(
+            "version: 1\ndefaults: {algorithm: hpa, metric: inflight_per_replica, target: 5}\n"
+            "services:\n  orders: {min_replicas: 3, max_replicas: 4}\n"
+            "  catalog: {min_replicas: 1, max_replicas: 2}\n"
         )
-        orders = backend.snapshot()[f"{name}_orders"]
-        assert (orders.spec_replicas, orders.ready_replicas) == (1, 1)
-        for replica in orders.replicas:
-            assert b"http_requests_in_flight" in http_get(f"http://{replica.address}/metrics")[1]
-        backend.scale(f"{name}_orders", 3)
+        autoscale = ["autoscale", "--backend", "swarm", "--stack", name, "--policy", str(policy)]
+        autoscale += ["--network", first["scrape_network"], "--lock-dir", str(tmp_path), "--once"]
+        tick = run_json(*autoscale)["last_tick"]
+        assert tick["errors"] == []
+        decided = {s["service"]: s for s in tick["services"]}
+        assert {n: (s["current"], s["desired"], s["acted"]) for n, s in decided.items()} == {
+            "catalog": (1, 1, False),
+            "orders": (1, 3, True),
+        }
+        # Below its minimum, HPA goes straight to it without reading the metric (as Kubernetes);
+        # catalog's value means the controller read /metrics on the stack's host network.
+        assert decided["catalog"]["metric_value"] is not None
         status = wait_converged(name, timeout_s=120)
         assert (status[f"{name}_orders"]["desired"], status[f"{name}_orders"]["running"]) == (3, 3)
         assert status[f"{name}_catalog"]["desired"] == 1  # untouched
-        assert len(backend.snapshot()[f"{name}_orders"].replicas) == 3
+        # The next tick reads the 3 replicas' metrics and keeps them (the minimum).
+        again = {s["service"]: s for s in run_json(*autoscale)["last_tick"]["services"]}["orders"]
+        assert (again["current"], again["ready"], again["acted"]) == (3, 3, False)
+        assert again["metric_value"] is not None, again
         hosts = {json.loads(http_get(f"{first['url']}/orders/")[1])["host"] for _ in range(60)}
         assert len(hosts) == 3
     finally:
