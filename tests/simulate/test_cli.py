@@ -139,6 +139,9 @@ BAD = [
     pytest.param(
         ["--trace", "{good}", "--service", "web"], "--service needs --policy", id="service-without-policy"
     ),
+    pytest.param(
+        ["--trace", "{good}", "--policy", "{promql}"], "cannot evaluate metric 'promql'", id="promql-policy"
+    ),
     pytest.param(["--trace", "{good}", "--model", "{badmodel}"], "model.speed", id="unknown-model-key"),
     pytest.param(["--synthetic", "step", "--duration-s", "10"], "at least 60 s", id="short-synthetic"),
     pytest.param(
@@ -159,6 +162,11 @@ def test_bad_input_exits_2_with_one_line(
     badmodel.write_text("speed: 3\n", encoding="utf-8")
     paths = {"bad": bad, "good": trace_file, "missing": tmp_path / "nope.csv", "badpolicy": badpolicy}
     paths["badmodel"] = badmodel
+    promql = tmp_path / "q.yaml"
+    promql.write_text(
+        "services:\n  web:\n    metric: promql\n    query: up\n    target: 1\n", encoding="utf-8"
+    )
+    paths["promql"] = promql
     code, out, err = run(*(a.format(**paths) for a in args))
     assert code == 2
     assert out == ""

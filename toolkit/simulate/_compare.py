@@ -171,7 +171,6 @@ def compare(
     ``workers`` defaults to the number of cores (at most one per policy).
     """
     model = model or ServiceModel()
-    check_names([p if isinstance(p, str) else "" for p in policies if isinstance(p, str)])
     resolved = [
         resolve(
             p, trace, model, base=base, static_replicas=static_replicas, target_utilisation=target_utilisation
