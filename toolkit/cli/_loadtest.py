@@ -22,6 +22,7 @@ from toolkit.cli._simulate import (
 from toolkit.simulate import Comparison
 from toolkit.simulate._compare import check_names, compare
 from toolkit.simulate._loadtest import MEASURED, backend_reader, check_load, run_load
+from toolkit.simulate._policies import resolve_all
 
 
 @click.command()
@@ -114,6 +115,15 @@ def loadtest(
     model = read_model(model_path, {k: model_flags[k] for k in MODEL_FLAGS})
     base = service_policy(policy_path, service)
     check_load(trace, target, max_inflight)
+    # resolved before any load is sent, so a policy that cannot be simulated fails at once
+    policies = resolve_all(
+        names,
+        trace,
+        model,
+        base=base,
+        static_replicas=static_replicas,
+        target_utilisation=target_utilisation,
+    )
     reader = None
     if backend_name is not None and scale_service is not None:
         reader = backend_reader(backend_name, project, scale_service)
@@ -131,18 +141,7 @@ def loadtest(
         read_replicas=reader,
         sample_s=sample_s,
     )
-    simulated = (
-        compare(
-            trace,
-            names,
-            model,
-            base=base,
-            static_replicas=static_replicas,
-            target_utilisation=target_utilisation,
-        ).results
-        if names
-        else ()
-    )
+    simulated = compare(trace, policies, model).results if policies else ()
     comparison = Comparison(trace=trace, model=model, results=(report.result, *simulated), baseline=MEASURED)
     if as_json:
         emit_json(

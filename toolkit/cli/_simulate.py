@@ -22,7 +22,7 @@ from toolkit.simulate import (
     synthetic_trace,
 )
 from toolkit.simulate._compare import check_names
-from toolkit.simulate._policies import resolve
+from toolkit.simulate._policies import resolve_all
 
 # CLI flag -> ServiceModel field (flags override the --model file)
 MODEL_FLAGS = (
@@ -312,17 +312,14 @@ def simulate(
     if plot_path is not None and plot_path.exists() and not force:
         raise UsageError(f"{plot_path} exists; pass --force to overwrite it")
     # resolved before the progress line, so a policy that cannot be simulated is the only output
-    policies = [
-        resolve(
-            name,
-            trace,
-            model,
-            base=base,
-            static_replicas=static_replicas,
-            target_utilisation=target_utilisation,
-        )
-        for name in names
-    ]
+    policies = resolve_all(
+        names,
+        trace,
+        model,
+        base=base,
+        static_replicas=static_replicas,
+        target_utilisation=target_utilisation,
+    )
     info(f"simulating {', '.join(names)} over {trace.duration_s:,d} s of trace", quiet=as_json)
     comparison = compare(trace, policies, model, workers=jobs)
     if plot_path is not None:

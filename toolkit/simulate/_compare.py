@@ -17,7 +17,7 @@ from typing import Any
 from toolkit._errors import ConfigError
 from toolkit.scale import ServicePolicy
 from toolkit.simulate._engine import SimPolicy, SimResult, Summary, run
-from toolkit.simulate._policies import DEFAULT_TARGET_UTILISATION, PolicySpec, resolve
+from toolkit.simulate._policies import DEFAULT_TARGET_UTILISATION, PolicySpec, resolve, resolve_all
 from toolkit.simulate._service import ServiceModel
 from toolkit.simulate._trace import Trace
 
@@ -171,12 +171,14 @@ def compare(
     ``workers`` defaults to the number of cores (at most one per policy).
     """
     model = model or ServiceModel()
-    resolved = [
-        resolve(
-            p, trace, model, base=base, static_replicas=static_replicas, target_utilisation=target_utilisation
-        )
-        for p in policies
-    ]
+    resolved = resolve_all(
+        policies,
+        trace,
+        model,
+        base=base,
+        static_replicas=static_replicas,
+        target_utilisation=target_utilisation,
+    )
     check_names([p.name for p in resolved])
     count = workers if workers is not None else min(len(resolved), os.cpu_count() or 1)
     results = run_all(trace, resolved, model, keep_series=keep_series, workers=count)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from toolkit._errors import ConfigError
@@ -165,3 +166,21 @@ def resolve(
     if spec == STATIC:
         return static_policy(trace, model, shared, static_replicas)
     return from_service_policy(policy_for_algorithm(shared, spec, tuned_for=tuned_for))
+
+
+def resolve_all(
+    specs: Sequence[PolicySpec],
+    trace: Trace,
+    model: ServiceModel,
+    *,
+    base: ServicePolicy | None = None,
+    static_replicas: int | None = None,
+    target_utilisation: float = DEFAULT_TARGET_UTILISATION,
+) -> list[SimPolicy]:
+    """``resolve`` each spec with the same settings."""
+    return [
+        resolve(
+            s, trace, model, base=base, static_replicas=static_replicas, target_utilisation=target_utilisation
+        )
+        for s in specs
+    ]
