@@ -3,6 +3,9 @@ hold for all algorithms (bounds first, never scale down blind)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from operator import itemgetter
+
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
 
@@ -76,13 +79,20 @@ def demand_or_hold(policy: ServicePolicy, observation: Observation) -> float | D
     return hold_for_missing_metrics(current, "no usable metric for the service")
 
 
+# (time_s, value) pairs in time order: ``decide`` is called with a ``now_s`` that never goes
+# back, so the entries a window has left behind are always a prefix, found by bisection.
 History = tuple[tuple[float, float], ...]
+stamp_of = itemgetter(0)
+
+
+def window_start(history: History, cutoff_s: float) -> int:
+    """Index of the first entry newer than ``cutoff_s`` (``len(history)`` if none is)."""
+    return bisect_right(history, cutoff_s, key=stamp_of)
 
 
 def append_window(history: History, now_s: float, value: float, window_s: float) -> History:
     """``history`` with ``(now_s, value)`` appended and entries older than the window dropped."""
-    cutoff = now_s - window_s
-    return (*(h for h in history if h[0] > cutoff), (now_s, value))
+    return (*history[window_start(history, now_s - window_s) :], (now_s, value))
 
 
 def direction_reason(current: int, desired: int) -> Reason:

@@ -23,16 +23,21 @@ target utilization. Default period 2 s (Knative's ``tickInterval``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from functools import reduce
+from itertools import islice
+from operator import add, itemgetter
+from typing import NamedTuple
 
-from toolkit.scale._common import History, append_window, demand_or_hold, direction_reason
+from toolkit.scale._common import History, append_window, demand_or_hold, direction_reason, window_start
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
 
+_value_of = itemgetter(1)
 
-@dataclass(frozen=True, slots=True)
-class KpaState:
-    """Observed totals of the last stable window, and the panic bookkeeping."""
+
+class KpaState(NamedTuple):
+    """Observed totals of the last stable window, and the panic bookkeeping (a NamedTuple:
+    built every tick, and a tuple is the cheapest immutable record to build)."""
 
     history: History = ()
     panic_since_s: float | None = None  # Knative's panicTime: last tick over the threshold
@@ -41,16 +46,15 @@ class KpaState:
 
 
 def window_average(history: History, window_s: float, now_s: float) -> float:
-    """Mean of the observations newer than ``now - window`` (the newest is always included)."""
-    cutoff = now_s - window_s
-    total = 0.0
-    count = 0
-    for stamp, value in reversed(history):
-        if stamp <= cutoff:
-            break
-        total += value
-        count += 1
-    return total / count if count else 0.0
+    """Mean of the observations newer than ``now - window`` (the newest is always included).
+
+    Summed newest first, one addition at a time (``reduce``, not ``sum``, whose rounding
+    differs between Python versions), so every version gives the same bits."""
+    count = len(history) - window_start(history, now_s - window_s)
+    if not count:
+        return 0.0
+    total: float = reduce(add, map(_value_of, islice(reversed(history), count)), 0.0)
+    return total / count
 
 
 class KpaScaler:
@@ -58,36 +62,44 @@ class KpaScaler:
 
     def __init__(self, policy: ServicePolicy) -> None:
         self.policy = policy
+        params = policy.kpa
+        # read once here rather than through two attribute lookups every tick
+        self._stable_window_s = params.stable_window_s
+        self._panic_window_s = params.panic_window_s
+        self._max_scale_up_rate = params.max_scale_up_rate
+        self._max_scale_down_rate = params.max_scale_down_rate
+        self._panic_threshold = params.panic_threshold
+        self._grace_s = params.scale_to_zero_grace_s
 
     def initial_state(self) -> KpaState:
         return KpaState()
 
     def decide(self, state: KpaState, observation: Observation, now_s: float) -> tuple[Decision, KpaState]:
         policy = self.policy
-        params = policy.kpa
+        stable_window_s = self._stable_window_s
         current = observation.spec_replicas
         total = demand_or_hold(policy, observation)
         if isinstance(total, Decision):
             return total, state
-        history = append_window(state.history, now_s, total, params.stable_window_s)
-        stable = window_average(history, params.stable_window_s, now_s)
-        panic = window_average(history, params.panic_window_s, now_s)
+        history = append_window(state.history, now_s, total, stable_window_s)
+        stable = window_average(history, stable_window_s, now_s)
+        panic = window_average(history, self._panic_window_s, now_s)
 
         ready_count = observation.ready_replicas
         ready = max(1, ready_count)
-        max_up = math.ceil(params.max_scale_up_rate * ready)
-        max_down = math.floor(ready / params.max_scale_down_rate)
+        max_up = math.ceil(self._max_scale_up_rate * ready)
+        max_down = math.floor(ready / self._max_scale_down_rate)
         stable_count = math.ceil(stable / policy.target)
         panic_count = math.ceil(panic / policy.target)
         desired_stable = min(max(stable_count, max_down), max_up)
         desired_panic = min(max(panic_count, max_down), max_up)
 
-        over_threshold = panic_count / ready >= params.panic_threshold
+        over_threshold = panic_count / ready >= self._panic_threshold
         panic_since = state.panic_since_s
         max_panic = state.max_panic_replicas
         if over_threshold:
             panic_since = now_s
-        elif panic_since is not None and panic_since + params.stable_window_s < now_s:
+        elif panic_since is not None and panic_since + stable_window_s < now_s:
             panic_since = None
             max_panic = 0
 
@@ -112,7 +124,7 @@ class KpaScaler:
         elif desired > policy.max_replicas:
             desired, reason = policy.max_replicas, Reason.CLAMPED_MAX
         elif desired == 0 and current > 0 and zero_since is not None:
-            if now_s - zero_since < params.scale_to_zero_grace_s:
+            if now_s - zero_since < self._grace_s:
                 desired, reason = 1, Reason.STABILIZED
                 detail = f"demand zero for {now_s - zero_since:.0f} s "
             else:

@@ -49,7 +49,7 @@ class Observation:
 
     @property
     def ready_replicas(self) -> int:
-        return sum(1 for s in self.samples if s.ready)
+        return [s.ready for s in self.samples].count(True)  # (a list counts faster than a generator)
 
 
 class Reason(StrEnum):
