@@ -27,7 +27,8 @@ Each tick:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from itertools import chain
+from typing import NamedTuple
 
 from toolkit.scale._behavior import BehaviorState, record_scale_event
 from toolkit.scale._common import History, append_window, demand_or_hold, out_of_bounds
@@ -39,14 +40,24 @@ NOISE_Z = 2.0  # headroom: two (robust) standard deviations of the recent demand
 MARGIN_SPENT = 1 / 3  # share of (capacity - target) this algorithm runs into, when capacity is known
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for Gaussian noise
 
+# A window's pairwise slopes, by older sample: row i holds the slopes from sample i to each
+# later sample (in time order).
+SlopeRows = tuple[tuple[float, ...], ...]
 
-@dataclass(frozen=True, slots=True)
-class ToolkitState:
-    behavior: BehaviorState = field(default_factory=BehaviorState)
+
+class ToolkitState(NamedTuple):
+    """What toolkit remembers (a NamedTuple: built every tick, and a tuple is the cheapest
+    immutable record to build). The pairwise slopes of the window and of its newer half are
+    kept by row, so that each tick drops the rows of the samples that left and computes only
+    the new sample's slopes, instead of every pair again."""
+
+    behavior: BehaviorState = BehaviorState()
     history: History = ()  # (time_s, total demand) over the forecast window
     noise: float = 0.0  # robust standard deviation of demand around its trend, up to last tick
     panic_since_s: float | None = None  # last tick on the burst path's condition
     zero_since_s: float | None = None  # first tick of the current run of zero demand
+    slopes: SlopeRows = ()  # of every pair in ``history``
+    newer_slopes: SlopeRows = ()  # of every pair in the newer half of ``history``
 
 
 def _median(values: list[float]) -> float:
@@ -56,21 +67,46 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
+def slope_rows(history: History) -> SlopeRows:
+    """The slope between every pair of samples (older to newer; pairs at one time are skipped)."""
+    return tuple(
+        tuple((v_j - v_i) / (t_j - t_i) for t_j, v_j in history[i + 1 :] if t_j > t_i)
+        for i, (t_i, v_i) in enumerate(history)
+    )
+
+
+def slide_rows(rows: SlopeRows, old: History, new: History) -> SlopeRows:
+    """``slope_rows(new)`` from ``rows == slope_rows(old)``, where ``new`` is ``old`` with a
+    prefix dropped and one sample appended (what ``append_window`` does): the rows of the
+    dropped samples go, and each kept row gains its slope to the new sample. The same floats
+    as a full recount, with one division per sample instead of one per pair."""
+    dropped = len(old) + 1 - len(new)
+    if dropped < 0 or len(rows) != len(old):
+        return slope_rows(new)
+    t_n, v_n = new[-1]
+    return (
+        *(
+            (*row, (v_n - v_i) / (t_n - t_i)) if t_n > t_i else row
+            for row, (t_i, v_i) in zip(rows[dropped:], new, strict=False)
+        ),
+        (),
+    )
+
+
+def median_slope(n_samples: int, rows: SlopeRows) -> float:
+    """The Theil-Sen trend from a window's pairwise slopes; 0 with fewer than three samples."""
+    if n_samples < 3:
+        return 0.0
+    slopes = [*chain.from_iterable(rows)]
+    return _median(slopes) if slopes else 0.0
+
+
 def trend_per_s(history: History) -> float:
     """Theil-Sen slope of demand over time: the median of the slopes between every pair of
     samples. One outlier sample cannot tilt it, and a fresh step is not read as a trend (only
     the pairs that straddle it are steep, a minority until the step is halfway through the
     window). 0 with fewer than three samples."""
-    n = len(history)
-    if n < 3:
-        return 0.0
-    slopes = [
-        (v_j - v_i) / (t_j - t_i)
-        for i, (t_i, v_i) in enumerate(history)
-        for t_j, v_j in history[i + 1 :]
-        if t_j > t_i
-    ]
-    return _median(slopes) if slopes else 0.0
+    return median_slope(len(history), slope_rows(history))
 
 
 def noise(history: History, slope: float) -> float:
@@ -119,14 +155,17 @@ class ToolkitScaler:
         if isinstance(total, Decision):
             return total, state
 
-        history = append_window(state.history, now_s, total, params.forecast_window_s)
+        old = state.history
+        history = append_window(old, now_s, total, params.forecast_window_s)
         # Trend and noise are each read over the whole window and over its newer half, and
         # the smaller is used: a step that fills half the window tilts the whole-window fit
         # and looks like wandering around it, but the newer half is flat, and while the step
         # is in the newer half it is a minority of the whole window.
         newer = history[len(history) // 2 :]
-        slope = trend_per_s(history)
-        newer_slope = trend_per_s(newer)
+        slopes = slide_rows(state.slopes, old, history)
+        newer_slopes = slide_rows(state.newer_slopes, old[len(old) // 2 :], newer)
+        slope = median_slope(len(history), slopes)
+        newer_slope = median_slope(len(newer), newer_slopes)
         rise_per_s = min(slope, newer_slope)
         forecast = total + max(0.0, rise_per_s) * self.lead_s + NOISE_Z * state.noise
         raw = math.ceil(forecast / per - 1e-9)
@@ -163,7 +202,7 @@ class ToolkitScaler:
             reason = Reason.SCALE_FROM_ZERO
         per_replica = total / ready_count if ready_count else total
         spread = min(noise(history, slope), noise(newer, newer_slope))
-        new_state = ToolkitState(behavior, history, spread, panic_since, zero_since)
+        new_state = ToolkitState(behavior, history, spread, panic_since, zero_since, slopes, newer_slopes)
         return Decision(desired, reason, per_replica, raw, detail), new_state
 
 
