@@ -149,6 +149,7 @@ def compose(
     ``files``, Compose finds the project's containers by that name alone (enough for
     ``down`` and ``ps``).
     """
+    files = [Path(file).resolve() for file in files]  # compose runs from the first file's directory
     base = ["compose"]
     for file in files:
         base += ["--file", str(file)]
@@ -161,6 +162,7 @@ def compose_config(
     compose_file: Path, *, project: str | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The normalised compose document (``config --format json``); raises if it is invalid."""
+    compose_file = Path(compose_file).resolve()
     base = ["compose", "--file", str(compose_file)]
     if project is not None:
         base += ["--project-name", project]

@@ -54,3 +54,16 @@ def test_without_check_the_exit_code_is_returned() -> None:
 def test_missing_compose_directory_is_a_docker_error(tmp_path: Path) -> None:
     with pytest.raises(DockerError, match="could not start"):
         _docker.compose_up([tmp_path / "gone" / "compose.yaml"], "tkt-gone")
+
+
+@pytest.mark.docker
+def test_relative_compose_paths_work_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compose runs from the file's directory; a path relative to the caller must still name it."""
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "compose.yaml").write_text("services:\n  web:\n    image: scratch\n")
+    monkeypatch.chdir(tmp_path)
+    relative = Path("stack/compose.yaml")
+    assert _docker.compose([relative], "tkt-relative", ["config", "--services"]).stdout.split() == ["web"]
+    assert list(_docker.compose_config(relative)["services"]) == ["web"]

@@ -48,7 +48,11 @@ def demo(
     if not docker:
         info("no Docker engine reachable: generating files and showing what would run", quiet=as_json)
     ctx = DemoContext(
-        workdir=workdir, docker=docker, base_image=image, say=lambda m: info(m, quiet=as_json), keep=keep
+        workdir=workdir.resolve(),
+        docker=docker,
+        base_image=image,
+        say=lambda m: info(m, quiet=as_json),
+        keep=keep,
     )
     results = run_demo(ctx, stages)
     if as_json:

@@ -7,12 +7,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
 
 from toolkit import _docker
+from toolkit._errors import DockerError
 from toolkit.demo._context import DemoContext, StageResult, example_shop, find_trace
 from toolkit.metrics._readings import parse_reading
 from toolkit.scaffold import read_answers, render_service
@@ -29,6 +31,16 @@ def _requests_on(metrics_text: str, route: str) -> float:
     """Sum of ``http_requests_total`` over the series of one route template."""
     reading = parse_reading(metrics_text)
     return sum(value for labels, value in reading.requests.items() if ("route", route) in labels)
+
+
+def _remove(ctx: DemoContext, files: list[Path], project: str, env: dict[str, str]) -> None:
+    """Take a project down; a failure here is reported, never raised over the error that
+    may have brought us here."""
+    try:
+        _docker.compose_down(files, project, env=env)
+        ctx.say(f"removed project {project} (containers, network, volumes)")
+    except DockerError as err:
+        ctx.say(f"could not remove project {project}: {err}")
 
 
 def stage_service(ctx: DemoContext) -> StageResult:
@@ -79,8 +91,7 @@ def stage_service(ctx: DemoContext) -> StageResult:
         result.facts["healthy_replicas"] = len(healthy)
     finally:
         if not ctx.keep:
-            _docker.compose_down([compose_file], project, env=env)
-            ctx.say(f"removed project {project} (containers, network, volumes)")
+            _remove(ctx, [compose_file], project, env)
     return result
 
 
