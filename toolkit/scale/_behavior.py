@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from toolkit.scale._common import first_at_or_after, value_of, window_start
 from toolkit.scale._policy import RatePolicy, RateType, ScalingRules, SelectPolicy
 
 # (timestamp_s, value) pairs: a recommendation, or a replica change of one scale event.
@@ -59,28 +60,31 @@ def stabilize(
     """
     up_cutoff = now_s - up.stabilization_window_s
     down_cutoff = now_s - down.stabilization_window_s
-    up_rec = desired
-    down_rec = desired
-    for stamp, rec in recommendations:
-        if stamp > up_cutoff and rec < up_rec:
-            up_rec = rec
-        if stamp > down_cutoff and rec > down_rec:
-            down_rec = rec
+    # recommendations are in time order: each window is a suffix, found by bisection
+    up_rec = min(
+        desired,
+        min(map(value_of, recommendations[window_start(recommendations, up_cutoff) :]), default=desired),
+    )
+    down_rec = max(
+        desired,
+        max(map(value_of, recommendations[window_start(recommendations, down_cutoff) :]), default=desired),
+    )
     recommendation = current
     if recommendation < up_rec:
         recommendation = up_rec
     if recommendation > down_rec:
         recommendation = down_rec
     oldest_kept = min(up_cutoff, down_cutoff)
-    kept = tuple(r for r in recommendations if r[0] >= oldest_kept)
-    return recommendation, (*kept, (now_s, desired))
+    return recommendation, (
+        *recommendations[first_at_or_after(recommendations, oldest_kept) :],
+        (now_s, desired),
+    )
 
 
 def _change_in_period(period_s: float, events: Stamped, now_s: float) -> int:
     """``getReplicasChangePerPeriod``: replicas added (or removed) by events newer than
     ``now - period``."""
-    cutoff = now_s - period_s
-    return sum(change for stamp, change in events if stamp > cutoff)
+    return sum(map(value_of, events[window_start(events, now_s - period_s) :]))
 
 
 def _period_starts(
@@ -178,11 +182,9 @@ def record_scale_event(
     """``storeScaleEvent``: remember a change that was made, dropping events older than the
     longest policy period of their direction (Go marks them outdated and reuses the slot)."""
     if new > previous:
-        cutoff = now_s - _longest_period_s(up)
-        kept = tuple(e for e in state.up_events if e[0] >= cutoff)
+        kept = state.up_events[first_at_or_after(state.up_events, now_s - _longest_period_s(up)) :]
         return BehaviorState(state.recommendations, (*kept, (now_s, new - previous)), state.down_events)
     if new < previous:
-        cutoff = now_s - _longest_period_s(down)
-        kept = tuple(e for e in state.down_events if e[0] >= cutoff)
+        kept = state.down_events[first_at_or_after(state.down_events, now_s - _longest_period_s(down)) :]
         return BehaviorState(state.recommendations, state.up_events, (*kept, (now_s, previous - new)))
     return state

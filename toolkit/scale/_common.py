@@ -3,7 +3,8 @@ hold for all algorithms (bounds first, never scale down blind)."""
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from operator import itemgetter
 
 from toolkit.scale._model import Decision, Observation, Reason
@@ -83,11 +84,17 @@ def demand_or_hold(policy: ServicePolicy, observation: Observation) -> float | D
 # back, so the entries a window has left behind are always a prefix, found by bisection.
 History = tuple[tuple[float, float], ...]
 stamp_of = itemgetter(0)
+value_of = itemgetter(1)
 
 
-def window_start(history: History, cutoff_s: float) -> int:
+def window_start(history: Sequence[tuple[float, float]], cutoff_s: float) -> int:
     """Index of the first entry newer than ``cutoff_s`` (``len(history)`` if none is)."""
     return bisect_right(history, cutoff_s, key=stamp_of)
+
+
+def first_at_or_after(history: Sequence[tuple[float, float]], cutoff_s: float) -> int:
+    """Index of the first entry at or after ``cutoff_s`` (``len(history)`` if none is)."""
+    return bisect_left(history, cutoff_s, key=stamp_of)
 
 
 def append_window(history: History, now_s: float, value: float, window_s: float) -> History:

@@ -25,14 +25,19 @@ from __future__ import annotations
 import math
 from functools import reduce
 from itertools import islice
-from operator import add, itemgetter
+from operator import add
 from typing import NamedTuple
 
-from toolkit.scale._common import History, append_window, demand_or_hold, direction_reason, window_start
+from toolkit.scale._common import (
+    History,
+    append_window,
+    demand_or_hold,
+    direction_reason,
+    value_of,
+    window_start,
+)
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
-
-_value_of = itemgetter(1)
 
 
 class KpaState(NamedTuple):
@@ -53,7 +58,7 @@ def window_average(history: History, window_s: float, now_s: float) -> float:
     count = len(history) - window_start(history, now_s - window_s)
     if not count:
         return 0.0
-    total: float = reduce(add, map(_value_of, islice(reversed(history), count)), 0.0)
+    total: float = reduce(add, map(value_of, islice(reversed(history), count)), 0.0)
     return total / count
 
 

@@ -31,7 +31,7 @@ from itertools import chain
 from typing import NamedTuple
 
 from toolkit.scale._behavior import BehaviorState, record_scale_event
-from toolkit.scale._common import History, append_window, demand_or_hold, out_of_bounds
+from toolkit.scale._common import History, append_window, demand_or_hold, first_at_or_after, out_of_bounds
 from toolkit.scale._hpa import behave
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
@@ -212,6 +212,6 @@ def _remember(
     """Record the burst-path recommendation and event, so the scale-down window after a
     burst remembers it like any other recommendation."""
     cutoff = now_s - max(policy.scale_up.stabilization_window_s, policy.scale_down.stabilization_window_s)
-    kept = tuple(r for r in behavior.recommendations if r[0] >= cutoff)
+    kept = behavior.recommendations[first_at_or_after(behavior.recommendations, cutoff) :]
     behavior = BehaviorState((*kept, (now_s, raw)), behavior.up_events, behavior.down_events)
     return record_scale_event(behavior, current, desired, policy.scale_up, policy.scale_down, now_s)
