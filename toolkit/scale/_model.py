@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +69,13 @@ class Reason(StrEnum):
     SCALE_FROM_ZERO = "scale-from-zero"
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The outcome of one decision: the count to set, and why.
 
     ``metric_value`` is the per-replica value the decision used (None if there was none);
     ``recommendation`` is the raw count before stabilization, rate limits and clamps.
+    A NamedTuple rather than a frozen dataclass: one is built every tick (two million times
+    in a simulated month), and a tuple builds several times faster than a frozen dataclass.
     """
 
     desired_replicas: int
