@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +43,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "docker" in item.keywords:
             item.add_marker(skip)
+
+
+REQUIRED = os.environ.get("TOOLKIT_REQUIRE_DOCKER") == "1"
+
+
+def require_tool(name: str, hint: str) -> str:
+    """The path of the real tool ``name`` a test needs; skips without it locally, fails in CI
+    (``TOOLKIT_REQUIRE_DOCKER=1``), where scripts/provision-docker.sh must have installed it."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed ({hint})"
+        if REQUIRED:
+            pytest.fail(f"required in CI: {message}")
+        pytest.skip(message)
+    return path
+
+
+def require_path(path: Path, what: str) -> Path:
+    """Like ``require_tool`` for a file the tests read (e.g. the shared traffic trace)."""
+    if not path.exists():
+        if REQUIRED:
+            pytest.fail(f"required in CI: {what} at {path}")
+        pytest.skip(f"{what} is not on this machine ({path})")
+    return path
 
 
 @pytest.fixture(scope="session")

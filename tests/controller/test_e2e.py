@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import require_tool
 from metrics.conftest import StartPrometheus, free_port, prometheus_starter
 
 from toolkit import _docker
@@ -35,8 +35,13 @@ from .stack import SERVICE_PORT, compose_stack, gateway_image, nginx_conf, servi
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("hey") is None, reason="hey (HTTP load generator) not installed"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _hey_installed() -> None:
+    require_tool("hey", "apt-get install hey")
+
 
 SCALE_DOWN_WINDOW_S = 15
 LOAD_S = 30

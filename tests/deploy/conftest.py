@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 
 from deploy.helpers import FIXTURE_TEMPLATE_VERSION, FIXTURES, Registry, wait_http
 from toolkit.deploy._state import free_port
@@ -54,9 +55,7 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
     dockerd treats 127.0.0.0/8 registries as insecure (plain HTTP) by default, so no daemon
     configuration is needed to push to it.
     """
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.skip("docker-registry is not installed")
+    binary = require_tool("docker-registry", "apt-get install docker-registry")
     port = free_port()
     root = tmp_path / "registry"
     root.mkdir()

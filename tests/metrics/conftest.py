@@ -5,7 +5,6 @@ directories; the ``prometheus`` fixture wraps it for this one."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from conftest import require_tool
 
 StartPrometheus = Callable[[list[dict[str, object]]], str]
 
@@ -33,9 +33,7 @@ def prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
 
 def prometheus_starter(tmp_path: Path) -> Iterator[StartPrometheus]:
     """Generator behind the fixture: yields ``start``, then stops what it started."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus binary not installed (apt-get install prometheus)")
+    binary = require_tool("prometheus", "apt-get install prometheus")
     tmp_path.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
 

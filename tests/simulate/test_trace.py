@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_path
 
 from toolkit._errors import ConfigError
 from toolkit.simulate import SHAPES, load_trace, synthetic_trace
@@ -152,9 +153,10 @@ def test_unknown_shape() -> None:
 
 
 def test_real_worldcup_trace_parses() -> None:
-    path = Path(__file__).resolve().parents[3] / "shared" / "traces" / "worldcup98-per-minute.csv"
-    if not path.exists():
-        pytest.skip("the shared WorldCup 1998 trace is not on this machine")
+    path = require_path(
+        Path(__file__).resolve().parents[3] / "shared" / "traces" / "worldcup98-per-minute.csv",
+        "the shared WorldCup 1998 trace",
+    )
     trace = load_trace(path)
     counts = np.loadtxt(path, delimiter=",", skiprows=1, usecols=1)
     assert trace.total_requests == pytest.approx(float(counts.sum()))
