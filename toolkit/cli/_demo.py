@@ -46,7 +46,8 @@ def demo(
     docker = not no_docker and _docker.engine_available()
     image = base_image or (default_base_image() if docker else "python:3.12-slim")
     if not docker:
-        info("no Docker engine reachable: generating files and showing what would run", quiet=as_json)
+        why = "--no-docker given" if no_docker else "no Docker engine reachable"
+        info(f"{why}: generating files and showing what would run", quiet=as_json)
     ctx = DemoContext(
         workdir=workdir.resolve(),
         docker=docker,
@@ -60,7 +61,3 @@ def demo(
             "demo",
             {"docker": docker, "workdir": str(workdir.resolve()), "stages": [asdict(r) for r in results]},
         )
-        return
-    for result in results:
-        for line in result.would_run:
-            click.echo(f"would run: {line}")

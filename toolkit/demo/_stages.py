@@ -344,7 +344,10 @@ def run_demo(ctx: DemoContext, stages: Sequence[str] | None = None) -> list[Stag
         for index, name in enumerate(chosen):
             ctx.next_stages = tuple(chosen[index + 1 :])
             ctx.say(f"== {name} ==")
-            results.append(STAGES[name](ctx))
+            result = STAGES[name](ctx)
+            for line in result.would_run:
+                ctx.say(f"  would run: {line}")
+            results.append(result)
     finally:
         if ctx.stack is not None and not ctx.keep:
             from toolkit.split import stack_down
