@@ -29,13 +29,12 @@ import numpy as np
 import numpy.typing as npt
 
 from toolkit._errors import ConfigError
+from toolkit.scale._queueing import RHO_GRID, erlang_c, limit_of, over_slo, tail
 
 FloatArray = npt.NDArray[np.float64]
 
 SLO_KINDS = ("latency", "queueing")
 
-# Utilisation grid for the precomputed latency curves: dense near 1, where they are steep.
-_GRID = 1.0 - (1.0 - np.linspace(0.0, 1.0, 8193)) ** 3
 
 
 @dataclass(frozen=True)
@@ -159,79 +158,35 @@ class LatencyCurve:
     def fraction_over(self, rho: FloatArray, backlog_wait_s: FloatArray) -> FloatArray:
         """Fraction of requests over the SLO at utilisation ``rho`` behind a fluid backlog."""
         c = np.interp(rho, self.rho, self.erlang_c)
-        return _tail(
+        return tail(
             rho, c, self.slo_s - backlog_wait_s, self.workers, self.service_time_s, self.queueing_only
         )
 
 
-def _erlang_c(workers: int, rho: FloatArray) -> FloatArray:
-    """Probability that an arriving request waits in an M/M/c queue at utilisation rho."""
-    offered = workers * rho
-    blocking = np.ones_like(rho)
-    for k in range(1, workers + 1):
-        blocking = offered * blocking / (k + offered * blocking)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        waiting = blocking / (1.0 - rho * (1.0 - blocking))
-    return np.where(rho >= 1.0, 1.0, np.clip(waiting, 0.0, 1.0))
-
-
-def _tail(
-    rho: FloatArray,
-    wait_p: FloatArray,
-    y_s: FloatArray,
-    workers: int,
-    service_time_s: float,
-    queueing_only: bool,
-) -> FloatArray:
-    """P(time > y) for an M/M/c replica: the wait, plus the service time unless queueing only.
-
-    The wait is 0 with probability 1 - C, else exponential with rate theta = c*mu*(1 - rho);
-    the service time is exponential with rate mu. For y <= 0 every request is over.
-    """
-    mu = 1.0 / service_time_s
-    theta = workers * mu * np.maximum(1.0 - rho, 0.0)
-    y = np.maximum(y_s, 0.0)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if queueing_only:
-            tail = wait_p * np.exp(-theta * y)
-        else:
-            service = np.exp(-mu * y)
-            gap = mu - theta
-            close = np.abs(gap) < 1e-9 * mu
-            both = np.where(
-                close,
-                (1.0 + mu * y) * service,
-                (mu * np.exp(-theta * y) - theta * service) / np.where(close, 1.0, gap),
-            )
-            tail = (1.0 - wait_p) * service + wait_p * both
-    return np.where(np.asarray(y_s) <= 0.0, 1.0, np.clip(tail, 0.0, 1.0))
-
-
 @lru_cache(maxsize=32)
 def _curve(workers: int, service_time_s: float, slo_s: float, quantile: float, kind: str) -> LatencyCurve:
-    rho = _GRID
-    wait_p = _erlang_c(workers, rho)
+    rho = RHO_GRID
+    wait_p = erlang_c(workers, rho)
     queueing_only = kind == "queueing"
-    over = _tail(rho, wait_p, np.full_like(rho, slo_s), workers, service_time_s, queueing_only)
+    over = over_slo(workers, service_time_s, slo_s, queueing_only)
     # p95 (or the chosen quantile) by bisection on the tail, vectorised over the grid
     lo = np.zeros_like(rho)
     hi = np.full_like(rho, service_time_s)
     target = 1.0 - quantile
     for _ in range(200):
-        grow = _tail(rho, wait_p, hi, workers, service_time_s, queueing_only) > target
+        grow = tail(rho, wait_p, hi, workers, service_time_s, queueing_only) > target
         if not grow[rho < 1.0].any():
             break
         hi = np.where(grow & (rho < 1.0), hi * 2.0, hi)
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        above = _tail(rho, wait_p, mid, workers, service_time_s, queueing_only) > target
+        above = tail(rho, wait_p, mid, workers, service_time_s, queueing_only) > target
         lo = np.where(above, mid, lo)
         hi = np.where(above, hi, mid)
     p95 = np.where(rho >= 1.0, np.inf, hi)
     with np.errstate(divide="ignore"):
         mean_wait = np.where(rho >= 1.0, np.inf, wait_p * service_time_s / (workers * (1.0 - rho)))
-    violating = rho[over > target]
-    rho_limit = float(violating[0]) if violating.size else 1.0
+    rho_limit = limit_of(over, target)
     return LatencyCurve(
         rho=rho,
         erlang_c=wait_p,
