@@ -235,6 +235,25 @@ INVALID = [
         "services.orders.toolkit.capacity",
         "below target",
     ),
+    (
+        "toolkit-slo-without-capacity",
+        "services:\n  orders:\n    toolkit: {slo_s: 0.5}\n",
+        "services.orders.toolkit.slo_s",
+        "needs toolkit.capacity",
+    ),
+    (
+        "toolkit-slo-on-cpu",
+        "services:\n  orders:\n    metric: cpu_percent\n    target: 60\n"
+        "    toolkit: {slo_s: 0.5, capacity: 100}\n",
+        "services.orders.toolkit.slo_s",
+        "needs metric rps_per_replica",
+    ),
+    (
+        "toolkit-concurrency-not-whole",
+        "services:\n  orders:\n    toolkit: {concurrency: 2.5}\n",
+        "services.orders.toolkit.concurrency",
+        "not of type 'integer'",
+    ),
     ("service-name-not-dns", "services:\n  Orders_1: {}\n", "services.Orders_1", "DNS-1123"),
     ("service-not-a-mapping", "services:\n  orders: 3\n", "services.orders", "not of type 'object'"),
     ("version-2", "version: 2\n", "version", "1 was expected"),
@@ -326,3 +345,11 @@ def test_yaml_keys_are_taken_as_written(tmp_path: Path) -> None:
     """A service named with digits only is a string key, as the CLI will look it up."""
     policy = load_policy(write(tmp_path, "services:\n  1: {max_replicas: 4}\n"))
     assert policy.policy_for("1").max_replicas == 4
+
+
+def test_toolkit_slo_settings_keep_their_types(tmp_path: Path) -> None:
+    """YAML's 30 becomes 30.0 for float settings, but concurrency stays a whole number."""
+    text = "services:\n  orders:\n    toolkit: {capacity: 120, slo_s: 1, slo_quantile: 0.99, concurrency: 8}"
+    params = load_policy(write(tmp_path, text)).policy_for("orders").toolkit
+    assert (params.capacity, params.slo_s, params.slo_quantile, params.concurrency) == (120.0, 1.0, 0.99, 8)
+    assert isinstance(params.slo_s, float) and isinstance(params.concurrency, int)

@@ -4,6 +4,7 @@ ahead of a ramp, gradual scale-down, scale to zero."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -17,7 +18,7 @@ from toolkit.scale import (
     ServicePolicy,
     ToolkitParams,
 )
-from toolkit.scale._toolkit import noise, per_replica_sizing, trend_per_s
+from toolkit.scale._toolkit import SLO_HEADROOM, noise, per_replica_sizing, trend_per_s
 
 from ._drive import follow, policy, replay, total_obs
 
@@ -67,6 +68,38 @@ def test_noise_is_robust_spread_around_trend(values: list[float], slope: float, 
 def test_per_replica_sizing(target: float, capacity: float | None, expected: float) -> None:
     p = policy("toolkit", target=target, toolkit=ToolkitParams(capacity=capacity))
     assert per_replica_sizing(p) == pytest.approx(expected)
+
+
+def test_slo_sizing_matches_the_m_m_1_closed_form() -> None:
+    """One worker: latency is exponential with rate mu (1 - rho), so p95 <= slo exactly when
+    rho <= 1 - ln(20) / (mu slo). Capacity 100 rps, SLO 0.1 s: rho <= 1 - ln(20) / 10."""
+    p = policy("toolkit", target=50.0, toolkit=ToolkitParams(capacity=100.0, slo_s=0.1, concurrency=1))
+    rho = 1.0 - math.log(20.0) / 10.0
+    assert per_replica_sizing(p) == pytest.approx(100.0 * rho * SLO_HEADROOM, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("looser", "tighter"),
+    [
+        pytest.param(ToolkitParams(slo_s=1.0), ToolkitParams(slo_s=0.2), id="shorter-slo-sizes-lower"),
+        pytest.param(
+            ToolkitParams(slo_s=0.5, slo_quantile=0.9),
+            ToolkitParams(slo_s=0.5, slo_quantile=0.99),
+            id="higher-quantile-sizes-lower",
+        ),
+        pytest.param(
+            ToolkitParams(slo_s=0.5, concurrency=4),
+            ToolkitParams(slo_s=0.5, concurrency=16),
+            id="longer-service-time-sizes-lower",
+        ),
+    ],
+)
+def test_slo_sizing_follows_the_slo(looser: ToolkitParams, tighter: ToolkitParams) -> None:
+    def sized(params: ToolkitParams) -> float:
+        p = policy("toolkit", target=10.0, toolkit=dataclasses.replace(params, capacity=100.0))
+        return per_replica_sizing(p)
+
+    assert 0.0 < sized(tighter) < sized(looser) < 100.0
 
 
 def steady_then(

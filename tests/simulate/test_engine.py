@@ -220,3 +220,20 @@ def test_slo_counts_running_hot_even_without_backlog() -> None:
     hot = simulate(constant(100.0 * min(limit + 0.03, 0.999), 60), "static", model, static_replicas=1)
     assert cool.summary.slo_violation_s == 0 and cool.summary.dropped == 0
     assert hot.summary.slo_violation_s == 60 and hot.summary.dropped == 0
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        pytest.param(ServiceModel(workers=16), id="long-service-time"),
+        pytest.param(ServiceModel(slo_s=0.2), id="tight-slo"),
+    ],
+)
+def test_toolkit_sizes_for_the_models_slo_where_a_fixed_target_violates_it(model: ServiceModel) -> None:
+    """At 70 % of capacity these services already break a p95 SLO; toolkit is told the SLO by
+    the simulator (as a user writes it in the policy) and sizes below the knee."""
+    trace = synthetic_trace("daily", duration_s=6 * 3600, base_rps=100, peak_rps=1500)
+    run = compare(trace, ["hpa", "toolkit"], model, workers=1)
+    hpa, ours = run.result("hpa").summary, run.result("toolkit").summary
+    assert hpa.slo_violation_s > 100
+    assert ours.slo_violation_s < hpa.slo_violation_s / 2

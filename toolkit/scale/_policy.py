@@ -109,6 +109,9 @@ class ToolkitParams:
     panic_threshold: float = 2.0
     capacity: float | None = None
     scale_to_zero_grace_s: float = 30.0
+    slo_s: float | None = None  # with capacity: size replicas for this latency SLO
+    slo_quantile: float = 0.95
+    concurrency: int = 1  # requests a replica serves at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +278,11 @@ _P = TypeVar("_P", KpaParams, ToolkitParams)
 
 
 def _params(raw: Mapping[str, Any], base: _P) -> _P:
-    values = {k: (float(v) if isinstance(v, int | float) else v) for k, v in raw.items()}
+    # YAML writes 30 for 30.0; float fields get floats, int fields (concurrency) stay int
+    values: dict[str, Any] = {
+        k: (float(v) if isinstance(v, int | float) and not isinstance(getattr(base, k), int) else v)
+        for k, v in raw.items()
+    }
     return dataclasses.replace(base, **values)
 
 
@@ -373,6 +380,15 @@ def check_service_policy(
             f"capacity ({tk.capacity}) is below target ({policy.target}): a replica would saturate before "
             "reaching its target",
         )
+    if tk.slo_s is not None and policy.algorithm == "toolkit":
+        if tk.capacity is None:
+            fail("toolkit.slo_s", "slo_s needs toolkit.capacity (what one replica serves at saturation)")
+        if policy.metric is not MetricKind.RPS_PER_REPLICA:
+            fail(
+                "toolkit.slo_s",
+                "slo_s sizing needs metric rps_per_replica (capacity in requests per second), "
+                f"not {policy.metric.value}",
+            )
     if tk.forecast_window_s < 2 * policy.period_s and policy.algorithm == "toolkit":
         fail(
             "toolkit.forecast_window_s",

@@ -15,6 +15,11 @@ Each tick:
    target below capacity is a margin for the time a controller takes to react; reacting
    within one short period and sizing for the forecast, this algorithm needs only part of it
    and keeps the rest for what no forecast sees (per-second bursts, the queueing knee).
+   When the latency SLO is known too (``slo_s``, ``slo_quantile``, ``concurrency``), the
+   margin is measured from the SLO instead of guessed: ``per_replica`` is ``SLO_HEADROOM``
+   of the utilisation at which an M/M/c replica's latency quantile reaches ``slo_s``. So a
+   slow, highly concurrent service or a tight SLO is run cooler than ``target`` would, and a
+   loose SLO hotter; a fixed target gets one of the two wrong.
 4. **Burst path**: demand at ``panic_threshold`` times what the ready replicas are sized for
    goes straight to the forecast count, past the rate policies, and the count does not go
    down until a forecast window has passed without that condition.
@@ -35,9 +40,14 @@ from toolkit.scale._common import History, append_window, demand_or_hold, first_
 from toolkit.scale._hpa import behave
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
+from toolkit.scale._queueing import slo_utilisation
 
 NOISE_Z = 2.0  # headroom: two (robust) standard deviations of the recent demand noise
 MARGIN_SPENT = 1 / 3  # share of (capacity - target) this algorithm runs into, when capacity is known
+# With an SLO: size for this share of the utilisation at which the SLO breaks; the rest is for
+# rises no forecast sees within a start-up delay (on WorldCup98, 0.90 already let 35 s
+# per-minute surges through: docs/scaling-algorithms.md).
+SLO_HEADROOM = 0.85
 _MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for Gaussian noise
 
 # A window's pairwise slopes, by older sample: row i holds the slopes from sample i to each
@@ -127,9 +137,14 @@ def noise(history: History, slope: float) -> float:
 
 def per_replica_sizing(policy: ServicePolicy) -> float:
     """The demand one replica is sized for (see the module docstring, step 3)."""
-    capacity = policy.toolkit.capacity
+    params = policy.toolkit
+    capacity = params.capacity
     if capacity is None:
         return policy.target
+    if params.slo_s is not None:
+        service_time_s = params.concurrency / capacity
+        limit = slo_utilisation(params.concurrency, service_time_s, params.slo_s, 1.0 - params.slo_quantile)
+        return capacity * limit * SLO_HEADROOM
     return policy.target + MARGIN_SPENT * (capacity - policy.target)
 
 

@@ -89,10 +89,19 @@ def policy_for_algorithm(
             toolkit=base.toolkit,
         )
     if tuned_for is not None and algorithm == "toolkit":
-        capacity = tuned_for.capacity_rps if policy.metric is MetricKind.RPS_PER_REPLICA else None
+        rps = policy.metric is MetricKind.RPS_PER_REPLICA
+        # a latency SLO is what toolkit can size for (a queueing-only SLO is left to the margin)
+        slo = rps and tuned_for.slo_kind == "latency"
         policy = dataclasses.replace(
             policy,
-            toolkit=dataclasses.replace(policy.toolkit, startup_s=tuned_for.startup_s, capacity=capacity),
+            toolkit=dataclasses.replace(
+                policy.toolkit,
+                startup_s=tuned_for.startup_s,
+                capacity=tuned_for.capacity_rps if rps else None,
+                slo_s=tuned_for.slo_s if slo else None,
+                slo_quantile=tuned_for.slo_quantile,
+                concurrency=tuned_for.workers,
+            ),
         )
     return policy
 
