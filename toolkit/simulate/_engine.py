@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,7 +174,6 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
     value_of = _metric_function(policy.metric, curve, cap, service_s)
 
     cumulative = np.concatenate(([0.0], np.cumsum(arrivals)))
-    arrived_before = cumulative.item
     chunk = 1 << _CHUNK_BITS
     padded = np.zeros(((n_s + chunk - 1) >> _CHUNK_BITS) << _CHUNK_BITS)
     padded[:n_s] = arrivals
@@ -184,7 +183,13 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
     queued = np.zeros(n_s)
     dropped = np.zeros(n_s)
     draining_q = np.zeros(n_s)
-    queued_at, draining_at = queued.item, draining_q.item
+
+    # What the scrape at time k * scrape saw, indexed by k. Arrivals are known up front;
+    # handled requests equal them except where a backlog was held (the slow segments write
+    # those scrapes), so the per-decision path does no bookkeeping for scrapes at all.
+    arrived_at: list[float] = cumulative[::scrape].tolist()
+    handled_at = list(arrived_at)
+    backlog_at = [0.0] * len(arrived_at)
 
     starting: deque[int] = deque()
     q = 0.0  # backlog queued at the ready replicas
@@ -192,24 +197,25 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
     drain_n = 0  # replicas removed but still draining
     drain_served = 0.0
     cost = 0.0
-    ready_seconds = 0.0  # cumulative ready replica-seconds up to t
     events = 0
-    decisions = 0
     max_spec = ready
-    reasons: Counter[Reason] = Counter()
+    reasons: list[Reason] = []
+    add_reason = reasons.append
+    # runs of constant (ready, requested): run i starts at run_t[i], with run_rs[i] ready
+    # replica-seconds before it; a scrape's ready count and replica-seconds are read from them
     run_t: list[int] = [0]
     run_ready: list[int] = [ready]
     run_spec: list[int] = [ready]
-    last_ready, last_spec = ready, ready
-    # scrape history, index k <-> time k * scrape: (handled requests, ready replica-seconds,
-    # ready replicas, backlog) at that moment
-    hist: list[tuple[float, float, int, float, float]] = [(0.0, 0.0, ready, 0.0, 0.0)]
-    next_scrape = scrape
+    run_rs: list[int] = [0]
+    last_t, last_ready, last_spec, last_rs = 0, ready, ready, 0
     unready = ReplicaSample(None, ready=False)
     silent = ReplicaSample(None, ready=True)
     plain_rps = policy.metric == "rps_per_replica"
     int_period = int(period) if scaler is not None and period == int(period) else 0
-    last_key: tuple[float | None, int, int, int] | None = None
+    window_s = window_k * scrape
+    # the observation of the previous decision, rebuilt only when one of these changes
+    last_value: float | None = math.nan
+    last_reporting = last_obs_ready = last_starting = -1
     observation = Observation(0, ())
 
     t = 0
@@ -219,11 +225,12 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
             e = starting[0]
         cap_tot = ready * cap
         # --- the seconds [t, e) with `ready` replicas
-        fast = q == 0.0 and drain_q == 0.0
-        if fast:
+        if q == 0.0 and drain_q == 0.0:
             i = t >> _CHUNK_BITS
             j = (e - 1) >> _CHUNK_BITS
             fast = (chunk_max[i] if i == j else max(chunk_max[i : j + 1])) <= cap_tot
+        else:
+            fast = False
         if not fast:
             # with no ready replica the gateway holds up to one replica's queue
             qcap = (ready if ready else 1) * qlim
@@ -263,20 +270,12 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
             queued[t:e] = out_q
             dropped[t:e] = out_drop
             draining_q[t:e] = out_drain
-        n_starting = len(starting)
-        cost += (ready + n_starting) * (e - t)
-        # --- scrapes in (t, e]: counters as of the start of second S (no backlog if fast)
-        while next_scrape <= e:
-            s = next_scrape
-            arrived = arrived_before(s)
-            if fast:
-                hist.append((arrived, ready_seconds + ready * (s - t), ready, 0.0, arrived))
-            else:
-                backlog = queued_at(s - 1)
-                handled = arrived - backlog - draining_at(s - 1)
-                hist.append((handled, ready_seconds + ready * (s - t), ready, backlog, arrived))
-            next_scrape += scrape
-        ready_seconds += ready * (e - t)
+            # scrapes in (t, e]: counters as of the start of second s, less what is still held
+            for k in range(t // scrape + 1, e // scrape + 1):
+                backlog = out_q[k * scrape - 1 - t]
+                backlog_at[k] = backlog
+                handled_at[k] = arrived_at[k] - backlog - out_drain[k * scrape - 1 - t]
+        cost += (ready + len(starting)) * (e - t)
         t = e
         if t >= n_s:
             break
@@ -291,26 +290,45 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
             value: float | None = None
             reporting = 0
             if k0 >= 0:
-                handled, replica_s, reporting, backlog, arrived = hist[k]
-                handled_then, replica_s_then, _, _, arrived_then = hist[k0]
-                replica_s -= replica_s_then
+                # ready replicas during the second before the scrape, replica-seconds up to it
+                s = k * scrape
+                if s > last_t:
+                    reporting = last_ready
+                    replica_s = last_rs + last_ready * (s - last_t)
+                else:
+                    r = bisect_left(run_t, s) - 1
+                    reporting = run_ready[r]
+                    replica_s = run_rs[r] + reporting * (s - run_t[r])
+                s0 = s - window_s
+                if s0 > last_t:
+                    replica_s -= last_rs + last_ready * (s0 - last_t)
+                elif s0 > 0:
+                    r = bisect_left(run_t, s0) - 1
+                    replica_s -= run_rs[r] + run_ready[r] * (s0 - run_t[r])
                 if replica_s > 0:
-                    rate = (handled - handled_then) / replica_s
-                    per_replica_backlog = backlog / reporting if reporting else 0.0
-                    value = rate if plain_rps else value_of(rate, per_replica_backlog)
+                    rate = (handled_at[k] - handled_at[k0]) / replica_s
+                    if plain_rps:
+                        value = rate
+                    else:
+                        value = value_of(rate, backlog_at[k] / reporting if reporting else 0.0)
                     if reporting > ready:
                         reporting = ready
                 elif ready + n_starting == 0:
                     # no replica at all: the gateway holds the requests and reports them,
                     # as the service's demand (how a scaler sees the need to start from zero)
-                    rate = (arrived - arrived_then) / (window_k * scrape)
-                    value = rate if plain_rps else value_of(rate, backlog)
+                    rate = (arrived_at[k] - arrived_at[k0]) / window_s
+                    value = rate if plain_rps else value_of(rate, backlog_at[k])
                     reporting = 0
                 else:
                     reporting = 0
-            key = (value, reporting, ready, n_starting)
-            if key != last_key:
-                last_key = key
+            if (
+                value != last_value
+                or reporting != last_reporting
+                or ready != last_obs_ready
+                or n_starting != last_starting
+            ):
+                last_value, last_reporting = value, reporting
+                last_obs_ready, last_starting = ready, n_starting
                 if value is None:
                     samples = (silent,) * ready + (unready,) * n_starting
                 elif ready + n_starting == 0:
@@ -323,9 +341,8 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
                     )
                 observation = Observation(ready + n_starting, samples, value is not None)
             decision, state = decide(state, observation, t)
-            decisions += 1
-            reasons[decision.reason] += 1
-            desired = decision.desired_replicas
+            add_reason(decision[1])
+            desired = decision[0]
             spec = ready + n_starting
             if desired != spec:
                 events += 1
@@ -356,10 +373,12 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
                 next_dec = math.ceil(next_dec_f - 1e-9)
         spec = ready + len(starting)
         if ready != last_ready or spec != last_spec:
-            last_ready, last_spec = ready, spec
+            last_rs += last_ready * (t - last_t)
+            last_t, last_ready, last_spec = t, ready, spec
             run_t.append(t)
             run_ready.append(ready)
             run_spec.append(spec)
+            run_rs.append(last_rs)
 
     lengths = np.diff(np.append(np.asarray(run_t, dtype=np.int64), n_s))
     ready_ps = np.repeat(np.asarray(run_ready, dtype=np.int64), lengths)
@@ -378,7 +397,7 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
         mean_replicas=cost / n_s,
         max_replicas=max_spec,
         scale_events=events,
-        decisions=decisions,
+        decisions=len(reasons),
         mean_utilisation=float(served.sum()) / capacity_s if capacity_s else 0.0,
     )
     timeline = timeline_of(arrivals, ready_ps, spec_ps, violation)
@@ -388,7 +407,7 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
         description=policy.description,
         summary=summary,
         timeline=timeline,
-        reasons={r.value: n for r, n in sorted(reasons.items())},
+        reasons={r.value: n for r, n in sorted(Counter(reasons).items())},
         elapsed_s=time.perf_counter() - started,
         cpu_s=time.process_time() - started_cpu,
         series=series,
