@@ -31,8 +31,7 @@ def kpa(**overrides: object) -> ServicePolicy:
     ],
 )
 def test_window_average(window_s: float, now_s: float, expected: float) -> None:
-    history = ((0.0, 10.0), (2.0, 20.0), (4.0, 30.0))
-    assert window_average(history, window_s, now_s) == pytest.approx(expected)
+    assert window_average((0.0, 2.0, 4.0), (10.0, 20.0, 30.0), window_s, now_s) == pytest.approx(expected)
 
 
 def steady(

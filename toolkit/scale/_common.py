@@ -3,9 +3,11 @@ hold for all algorithms (bounds first, never scale down blind)."""
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
-from operator import itemgetter
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial, reduce
+from operator import add, itemgetter
 
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
@@ -38,6 +40,31 @@ def observed_total(observation: Observation) -> float | None:
     if reported == 0:
         return None
     return total / reported * ready
+
+
+class DemandReader:
+    """``observed_total`` and the ready count of an observation, remembered for the last
+    observation read.
+
+    An Observation is immutable, so the same object always gives the same figures; a caller
+    that passes the same one again (the simulator does, while nothing it observes changes)
+    skips the walk over every replica's sample. The one entry is held as a single tuple,
+    replaced whole, and holding it keeps that observation alive, so identity cannot be
+    confused with a new object at a reused address."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[Observation | None, float | None, int] = (None, None, 0)
+
+    def read(self, observation: Observation) -> tuple[float | None, int]:
+        """(total demand or None, ready replicas)."""
+        last, total, ready = self._last
+        if observation is not last:
+            total = observed_total(observation)
+            ready = observation.ready_replicas
+            self._last = (observation, total, ready)
+        return total, ready
 
 
 def out_of_bounds(policy: ServicePolicy, current: int) -> Decision | None:
@@ -73,6 +100,12 @@ def demand_or_hold(policy: ServicePolicy, observation: Observation) -> float | D
     total = observed_total(observation)
     if total is not None:
         return total
+    return hold_or_bound(policy, observation)
+
+
+def hold_or_bound(policy: ServicePolicy, observation: Observation) -> Decision:
+    """The decision when there is no usable demand: go to a bound if outside [min, max], else
+    hold the count."""
     current = observation.spec_replicas
     bounded = out_of_bounds(policy, current)
     if bounded is not None:
@@ -100,6 +133,18 @@ def first_at_or_after(history: Sequence[tuple[float, float]], cutoff_s: float) -
 def append_window(history: History, now_s: float, value: float, window_s: float) -> History:
     """``history`` with ``(now_s, value)`` appended and entries older than the window dropped."""
     return (*history[window_start(history, now_s - window_s) :], (now_s, value))
+
+
+def _added_in_order(values: Iterable[float]) -> float:
+    return reduce(add, values, 0.0)
+
+
+# The sum of floats one addition at a time, in the order given, from 0.0: the same bits on
+# every Python version. Python 3.11's ``sum`` is exactly that, in C (about three times faster
+# than ``reduce``); 3.12 made ``sum`` compensate rounding errors, which changes the bits.
+ordered_sum: Callable[[Iterable[float]], float] = (
+    partial(sum, start=0.0) if sys.version_info < (3, 12) else _added_in_order
+)
 
 
 def direction_reason(current: int, desired: int) -> Reason:

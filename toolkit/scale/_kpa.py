@@ -23,42 +23,42 @@ target utilization. Default period 2 s (Knative's ``tickInterval``).
 from __future__ import annotations
 
 import math
-from functools import reduce
-from itertools import islice
-from operator import add
+from bisect import bisect_right
 from typing import NamedTuple
 
-from toolkit.scale._common import (
-    History,
-    append_window,
-    demand_or_hold,
-    direction_reason,
-    value_of,
-    window_start,
-)
+from toolkit.scale._common import DemandReader, direction_reason, hold_or_bound, ordered_sum
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
+
+Floats = tuple[float, ...]
 
 
 class KpaState(NamedTuple):
     """Observed totals of the last stable window, and the panic bookkeeping (a NamedTuple:
-    built every tick, and a tuple is the cheapest immutable record to build)."""
+    built every tick, and a tuple is the cheapest immutable record to build).
 
-    history: History = ()
+    The window is kept as two parallel tuples, times and totals, oldest first: the averages
+    then bisect plain floats and add the totals without unpacking pairs."""
+
+    times: Floats = ()
+    totals: Floats = ()
     panic_since_s: float | None = None  # Knative's panicTime: last tick over the threshold
     max_panic_replicas: int = 0
     zero_since_s: float | None = None  # first tick of the current run of zero demand
 
 
-def window_average(history: History, window_s: float, now_s: float) -> float:
-    """Mean of the observations newer than ``now - window`` (the newest is always included).
+def window_average(
+    times: tuple[float, ...], totals: tuple[float, ...], window_s: float, now_s: float
+) -> float:
+    """Mean of the totals newer than ``now - window`` (the newest is always included).
 
-    Summed newest first, one addition at a time (``reduce``, not ``sum``, whose rounding
-    differs between Python versions), so every version gives the same bits."""
-    count = len(history) - window_start(history, now_s - window_s)
+    Summed newest first, one addition at a time (``ordered_sum``), so every Python version
+    gives the same bits."""
+    start = bisect_right(times, now_s - window_s)
+    count = len(times) - start
     if not count:
         return 0.0
-    total: float = reduce(add, map(value_of, islice(reversed(history), count)), 0.0)
+    total = ordered_sum(reversed(totals[start:]))
     return total / count
 
 
@@ -75,27 +75,32 @@ class KpaScaler:
         self._max_scale_down_rate = params.max_scale_down_rate
         self._panic_threshold = params.panic_threshold
         self._grace_s = params.scale_to_zero_grace_s
+        self._target = policy.target
+        self._min_replicas = policy.min_replicas
+        self._max_replicas = policy.max_replicas
+        self._demand = DemandReader()
 
     def initial_state(self) -> KpaState:
         return KpaState()
 
     def decide(self, state: KpaState, observation: Observation, now_s: float) -> tuple[Decision, KpaState]:
-        policy = self.policy
         stable_window_s = self._stable_window_s
         current = observation.spec_replicas
-        total = demand_or_hold(policy, observation)
-        if isinstance(total, Decision):
-            return total, state
-        history = append_window(state.history, now_s, total, stable_window_s)
-        stable = window_average(history, stable_window_s, now_s)
-        panic = window_average(history, self._panic_window_s, now_s)
+        total, ready_count = self._demand.read(observation)
+        if total is None:
+            return hold_or_bound(self.policy, observation), state
+        start = bisect_right(state.times, now_s - stable_window_s)
+        times = (*state.times[start:], now_s)
+        totals = (*state.totals[start:], total)
+        stable = window_average(times, totals, stable_window_s, now_s)
+        panic = window_average(times, totals, self._panic_window_s, now_s)
 
-        ready_count = observation.ready_replicas
-        ready = max(1, ready_count)
+        ready = ready_count or 1
+        target = self._target
         max_up = math.ceil(self._max_scale_up_rate * ready)
         max_down = math.floor(ready / self._max_scale_down_rate)
-        stable_count = math.ceil(stable / policy.target)
-        panic_count = math.ceil(panic / policy.target)
+        stable_count = math.ceil(stable / target)
+        panic_count = math.ceil(panic / target)
         desired_stable = min(max(stable_count, max_down), max_up)
         desired_panic = min(max(panic_count, max_down), max_up)
 
@@ -124,10 +129,10 @@ class KpaScaler:
         elif zero_since is None:
             zero_since = now_s
         detail = f"stable {stable:.3g}, panic {panic:.3g} (total demand)"
-        if desired < policy.min_replicas:
-            desired, reason = policy.min_replicas, Reason.CLAMPED_MIN
-        elif desired > policy.max_replicas:
-            desired, reason = policy.max_replicas, Reason.CLAMPED_MAX
+        if desired < self._min_replicas:
+            desired, reason = self._min_replicas, Reason.CLAMPED_MIN
+        elif desired > self._max_replicas:
+            desired, reason = self._max_replicas, Reason.CLAMPED_MAX
         elif desired == 0 and current > 0 and zero_since is not None:
             if now_s - zero_since < self._grace_s:
                 desired, reason = 1, Reason.STABILIZED
@@ -139,5 +144,5 @@ class KpaScaler:
         if current == 0 and desired > 0 and reason is not Reason.CLAMPED_MAX:
             reason = Reason.SCALE_FROM_ZERO  # (Knative also panics here: ready counts as 1)
         per_replica = total / ready_count if ready_count else total
-        new_state = KpaState(history, panic_since, max_panic, zero_since)
+        new_state = KpaState(times, totals, panic_since, max_panic, zero_since)
         return Decision(desired, reason, per_replica, max(stable_count, panic_count), detail), new_state
