@@ -57,9 +57,11 @@ SlopeRows = tuple[tuple[float, ...], ...]
 
 class ToolkitState(NamedTuple):
     """What toolkit remembers (a NamedTuple: built every tick, and a tuple is the cheapest
-    immutable record to build). The pairwise slopes of the window and of its newer half are
-    kept by row, so that each tick drops the rows of the samples that left and computes only
-    the new sample's slopes, instead of every pair again."""
+    immutable record to build). The pairwise slopes of the window are kept by row, so that
+    each tick drops the rows of the samples that left and computes only the new sample's
+    slopes, instead of every pair again. The newer half's pairs need no rows of their own:
+    row i holds sample i's slopes to every later sample, so the rows of the newer half's
+    samples are exactly its pairs."""
 
     behavior: BehaviorState = BehaviorState()
     history: History = ()  # (time_s, total demand) over the forecast window
@@ -67,14 +69,14 @@ class ToolkitState(NamedTuple):
     panic_since_s: float | None = None  # last tick on the burst path's condition
     zero_since_s: float | None = None  # first tick of the current run of zero demand
     slopes: SlopeRows = ()  # of every pair in ``history``
-    newer_slopes: SlopeRows = ()  # of every pair in the newer half of ``history``
 
 
 def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    n = len(ordered)
+    """Median of a list the caller owns (sorted in place: no copy, this runs every tick)."""
+    values.sort()
+    n = len(values)
     mid = n // 2
-    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+    return values[mid] if n % 2 else (values[mid - 1] + values[mid]) / 2.0
 
 
 def slope_rows(history: History) -> SlopeRows:
@@ -94,20 +96,19 @@ def slide_rows(rows: SlopeRows, old: History, new: History) -> SlopeRows:
     if dropped < 0 or len(rows) != len(old):
         return slope_rows(new)
     t_n, v_n = new[-1]
-    return (
-        *(
-            (*row, (v_n - v_i) / (t_n - t_i)) if t_n > t_i else row
-            for row, (t_i, v_i) in zip(rows[dropped:], new, strict=False)
-        ),
-        (),
-    )
+    slid = [
+        (*row, (v_n - v_i) / (t_n - t_i)) if t_n > t_i else row
+        for row, (t_i, v_i) in zip(rows[dropped:], new, strict=False)
+    ]
+    slid.append(())
+    return tuple(slid)
 
 
 def median_slope(n_samples: int, rows: SlopeRows) -> float:
     """The Theil-Sen trend from a window's pairwise slopes; 0 with fewer than three samples."""
     if n_samples < 3:
         return 0.0
-    slopes = [*chain.from_iterable(rows)]
+    slopes = list(chain.from_iterable(rows))
     return _median(slopes) if slopes else 0.0
 
 
@@ -176,11 +177,11 @@ class ToolkitScaler:
         # the smaller is used: a step that fills half the window tilts the whole-window fit
         # and looks like wandering around it, but the newer half is flat, and while the step
         # is in the newer half it is a minority of the whole window.
-        newer = history[len(history) // 2 :]
+        half = len(history) // 2
+        newer = history[half:]
         slopes = slide_rows(state.slopes, old, history)
-        newer_slopes = slide_rows(state.newer_slopes, old[len(old) // 2 :], newer)
         slope = median_slope(len(history), slopes)
-        newer_slope = median_slope(len(newer), newer_slopes)
+        newer_slope = median_slope(len(newer), slopes[half:])
         rise_per_s = min(slope, newer_slope)
         forecast = total + max(0.0, rise_per_s) * self.lead_s + NOISE_Z * state.noise
         raw = math.ceil(forecast / per - 1e-9)
@@ -217,7 +218,7 @@ class ToolkitScaler:
             reason = Reason.SCALE_FROM_ZERO
         per_replica = total / ready_count if ready_count else total
         spread = min(noise(history, slope), noise(newer, newer_slope))
-        new_state = ToolkitState(behavior, history, spread, panic_since, zero_since, slopes, newer_slopes)
+        new_state = ToolkitState(behavior, history, spread, panic_since, zero_since, slopes)
         return Decision(desired, reason, per_replica, raw, detail), new_state
 
 
