@@ -47,8 +47,10 @@ def test_json_shape(trace_file: Path) -> None:
     code, out, _ = run("--trace", str(trace_file), "--json", "--jobs", "1")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"command", "schema_version", "trace", "model", "baseline", "policies", "plot"}
+    assert set(doc) == {"command", "schema_version", "trace", "model", "baseline", "bound", "policies", "plot"}
     assert doc["command"] == "simulate" and doc["baseline"] == "hpa" and doc["plot"] is None
+    hpa_cost = doc["policies"][0]["summary"]["replica_seconds"]
+    assert doc["bound"]["vs_baseline"] == pytest.approx(doc["bound"]["replica_seconds"] / hpa_cost)
     assert set(doc["trace"]) == {"source", "duration_s", "interval_s", "requests", "peak_rps", "mean_rps"}
     assert doc["trace"]["duration_s"] == 420 and doc["trace"]["requests"] == pytest.approx(73800)
     assert doc["model"]["capacity_rps"] == 100 and doc["model"]["service_time_s"] == pytest.approx(0.04)

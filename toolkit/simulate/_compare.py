@@ -16,6 +16,7 @@ from typing import Any
 
 from toolkit._errors import ConfigError
 from toolkit.scale import ServicePolicy
+from toolkit.simulate._bound import clairvoyant_replica_seconds
 from toolkit.simulate._engine import SimPolicy, SimResult, Summary, run
 from toolkit.simulate._policies import DEFAULT_TARGET_UTILISATION, PolicySpec, resolve, resolve_all
 from toolkit.simulate._service import ServiceModel
@@ -46,6 +47,7 @@ class Comparison:
     model: ServiceModel
     results: tuple[SimResult, ...]
     baseline: str | None = BASELINE
+    bound_replica_seconds: float | None = None  # the clairvoyant yardstick (``_bound``)
 
     def result(self, name: str) -> SimResult:
         for result in self.results:
@@ -79,6 +81,7 @@ class Comparison:
             },
             "model": {**asdict(self.model), "service_time_s": self.model.service_time_s},
             "baseline": self.baseline if self.ratios(self.results[0].policy) is not None else None,
+            "bound": self._bound(),
             "policies": [
                 {
                     "name": r.policy,
@@ -91,6 +94,16 @@ class Comparison:
                 for r in self.results
             ],
         }
+
+    def _bound(self) -> dict[str, float | None] | None:
+        """The clairvoyant replica-seconds and their ratio to the baseline's."""
+        if self.bound_replica_seconds is None:
+            return None
+        ratio = None
+        if self.ratios(self.results[0].policy) is not None:
+            base = self.result(str(self.baseline)).summary.replica_seconds
+            ratio = self.bound_replica_seconds / base if base else None
+        return {"replica_seconds": self.bound_replica_seconds, "vs_baseline": ratio}
 
     def table(self) -> str:
         """Policies side by side; under each figure with a baseline, its ratio to it."""
@@ -111,6 +124,14 @@ class Comparison:
             )
             for row in rows
         ]
+        bound = self._bound()
+        if bound is not None:
+            ratio = bound["vs_baseline"]
+            versus = f" = {ratio:.2f}x {self.baseline}" if ratio is not None else ""
+            lines.append(
+                f"lower bound: {bound['replica_seconds']:,.0f} replica-seconds{versus} "
+                "(knowing every second's load, replicas starting instantly, none over the SLO)"
+            )
         return "\n".join(line.rstrip() for line in lines)
 
 
@@ -182,7 +203,8 @@ def compare(
     check_names([p.name for p in resolved])
     count = workers if workers is not None else min(len(resolved), os.cpu_count() or 1)
     results = run_all(trace, resolved, model, keep_series=keep_series, workers=count)
-    return Comparison(trace=trace, model=model, results=tuple(results))
+    bound = clairvoyant_replica_seconds(trace, model, base.min_replicas if base is not None else 1)
+    return Comparison(trace=trace, model=model, results=tuple(results), bound_replica_seconds=bound)
 
 
 def simulate(
