@@ -26,6 +26,7 @@ from toolkit.scale._policy import (
     policy_schema,
 )
 from toolkit.scale._registry import ALGORITHMS, make_scaler
+from toolkit.scale._toolkit import per_replica_sizing
 
 __all__ = [
     "ALGORITHMS",
@@ -47,5 +48,6 @@ __all__ = [
     "load_policy",
     "make_scaler",
     "parse_policy",
+    "per_replica_sizing",
     "policy_schema",
 ]

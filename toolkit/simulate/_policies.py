@@ -31,6 +31,7 @@ from toolkit.scale import (
     ServicePolicy,
     default_service_policy,
     make_scaler,
+    per_replica_sizing,
 )
 from toolkit.simulate._engine import METRICS, SimPolicy
 from toolkit.simulate._service import ServiceModel
@@ -139,6 +140,15 @@ def from_service_policy(policy: ServicePolicy, name: str | None = None) -> SimPo
             location="metric",
         )
     scaler: Scaler[Any] = make_scaler(policy)
+    sizing = f"target {policy.target:g}"
+    params = policy.toolkit
+    if policy.algorithm == "toolkit" and params.capacity is not None:
+        why = (
+            f"p{params.slo_quantile * 100:g} <= {params.slo_s:g} s at concurrency {params.concurrency}"
+            if params.slo_s is not None
+            else f"target {policy.target:g}, capacity {params.capacity:g}"
+        )
+        sizing = f"sized at {per_replica_sizing(policy):.3g} per replica for {why}"
     return SimPolicy(
         name=name or policy.algorithm,
         scaler=scaler,
@@ -147,7 +157,7 @@ def from_service_policy(policy: ServicePolicy, name: str | None = None) -> SimPo
         min_replicas=policy.min_replicas,
         max_replicas=policy.max_replicas,
         description=(
-            f"{policy.algorithm}: {metric} target {policy.target:g}, "
+            f"{policy.algorithm}: {metric} {sizing}, "
             f"{policy.min_replicas}-{policy.max_replicas} replicas, every {policy.period_s:g} s"
         ),
     )
