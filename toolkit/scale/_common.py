@@ -149,10 +149,13 @@ ordered_sum: Callable[[Iterable[float]], float] = (
 
 def direction_reason(current: int, desired: int) -> Reason:
     """The plain reason for moving from ``current`` to ``desired``."""
-    if current == 0 and desired > 0:
-        return Reason.SCALE_FROM_ZERO
     if desired > current:
-        return Reason.SCALE_UP
+        return _SCALE_FROM_ZERO if current == 0 else _SCALE_UP
     if desired < current:
-        return Reason.SCALE_DOWN
-    return Reason.WITHIN_TOLERANCE
+        return _SCALE_DOWN
+    return _WITHIN_TOLERANCE
+
+
+# an enum member read through its class costs a lookup on 3.11; these are read every tick
+_SCALE_FROM_ZERO, _SCALE_UP = Reason.SCALE_FROM_ZERO, Reason.SCALE_UP
+_SCALE_DOWN, _WITHIN_TOLERANCE = Reason.SCALE_DOWN, Reason.WITHIN_TOLERANCE
