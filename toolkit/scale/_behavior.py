@@ -42,6 +42,11 @@ class Limit(StrEnum):
     TOO_FEW = "TooFewReplicas"
 
 
+# read every tick: an enum member read through its class costs a lookup each time on 3.11
+LIMIT_NONE, _TOO_MANY, _TOO_FEW = Limit.NONE, Limit.TOO_MANY, Limit.TOO_FEW
+_SCALE_UP_LIMIT, _SCALE_DOWN_LIMIT = Limit.SCALE_UP_LIMIT, Limit.SCALE_DOWN_LIMIT
+
+
 def stabilize(
     recommendations: Stamped,
     desired: int,
@@ -61,20 +66,26 @@ def stabilize(
     up_cutoff = now_s - up.stabilization_window_s
     down_cutoff = now_s - down.stabilization_window_s
     # recommendations are in time order: each window is a suffix, found by bisection
-    up_rec = min(
-        desired,
-        min(map(value_of, recommendations[window_start(recommendations, up_cutoff) :]), default=desired),
-    )
-    down_rec = max(
-        desired,
-        max(map(value_of, recommendations[window_start(recommendations, down_cutoff) :]), default=desired),
-    )
+    # (comparisons rather than two-argument min/max, which cost ~400 ns each on 3.11)
+    count = len(recommendations)
+    up_rec = desired
+    start = window_start(recommendations, up_cutoff)
+    if start < count:
+        lowest = min(map(value_of, recommendations[start:]))
+        if lowest < up_rec:
+            up_rec = lowest
+    down_rec = desired
+    start = window_start(recommendations, down_cutoff)
+    if start < count:
+        highest = max(map(value_of, recommendations[start:]))
+        if highest > down_rec:
+            down_rec = highest
     recommendation = current
     if recommendation < up_rec:
         recommendation = up_rec
     if recommendation > down_rec:
         recommendation = down_rec
-    oldest_kept = min(up_cutoff, down_cutoff)
+    oldest_kept = up_cutoff if up_cutoff < down_cutoff else down_cutoff
     return recommendation, (
         *recommendations[first_at_or_after(recommendations, oldest_kept) :],
         (now_s, desired),
@@ -151,20 +162,20 @@ def rate_limit(
     if desired > current:
         limit = max(scale_up_limit(current, state, up, now_s), current)
         if max_replicas > limit:
-            allowed, why = limit, Limit.SCALE_UP_LIMIT
+            allowed, why = limit, _SCALE_UP_LIMIT
         else:
-            allowed, why = max_replicas, Limit.TOO_MANY
+            allowed, why = max_replicas, _TOO_MANY
         if desired > allowed:
             return allowed, why
     elif desired < current:
         limit = min(scale_down_limit(current, state, down, now_s), current)
         if min_replicas < limit:
-            allowed, why = limit, Limit.SCALE_DOWN_LIMIT
+            allowed, why = limit, _SCALE_DOWN_LIMIT
         else:
-            allowed, why = min_replicas, Limit.TOO_FEW
+            allowed, why = min_replicas, _TOO_FEW
         if desired < allowed:
             return allowed, why
-    return desired, Limit.NONE
+    return desired, LIMIT_NONE
 
 
 def _longest_period_s(rules: ScalingRules) -> int:

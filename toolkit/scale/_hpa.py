@@ -26,7 +26,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from toolkit.scale._behavior import BehaviorState, Limit, rate_limit, record_scale_event, stabilize
+from toolkit.scale._behavior import (
+    LIMIT_NONE,
+    BehaviorState,
+    Limit,
+    rate_limit,
+    record_scale_event,
+    stabilize,
+)
 from toolkit.scale._common import direction_reason, hold_for_missing_metrics, out_of_bounds
 from toolkit.scale._model import Decision, Observation, Reason, ReplicaSample
 from toolkit.scale._policy import ServicePolicy
@@ -73,13 +80,18 @@ def replica_count(
     ready_values: list[int] = []
     unready = 0
     missing = 0
+    last_value: float | None = None
+    last_milli = 0
     for sample in samples:
+        value = sample.value
         if not sample.ready:
             unready += 1
-        elif sample.value is None:
+        elif value is None:
             missing += 1
         else:
-            ready_values.append(milli(sample.value))
+            if value is not last_value:  # replicas often share one value object
+                last_value, last_milli = value, milli(value)
+            ready_values.append(last_milli)
     if not ready_values:
         return None
     usage_m = _average(ready_values)
@@ -105,6 +117,7 @@ def replica_count(
     return MetricReplicas(new_count, usage_m)
 
 
+_STABILIZED = Reason.STABILIZED  # (read every tick; a module constant is the fastest read)
 _LIMIT_REASON = {
     Limit.SCALE_UP_LIMIT: Reason.RATE_LIMITED,
     Limit.SCALE_DOWN_LIMIT: Reason.RATE_LIMITED,
@@ -130,10 +143,10 @@ def behave(
         stabilized, current, policy.min_replicas, policy.max_replicas, state, up, down, now_s
     )
     state = record_scale_event(state, current, desired, up, down, now_s)
-    if limit is not Limit.NONE:
+    if limit is not LIMIT_NONE:
         reason = _LIMIT_REASON[limit]
     elif stabilized != raw:
-        reason = Reason.STABILIZED
+        reason = _STABILIZED
     else:
         reason = direction_reason(current, desired)
     return desired, reason, state
@@ -144,6 +157,11 @@ class HpaScaler:
 
     def __init__(self, policy: ServicePolicy) -> None:
         self.policy = policy
+        # ``replica_count`` of the last observation: it depends on nothing else (the current
+        # count is the observation's), and an Observation is immutable, so the same object
+        # passed again (the simulator does while nothing changes) skips every replica's
+        # value. One tuple, replaced whole; holding the observation keeps its identity unique.
+        self._computed: tuple[Observation | None, MetricReplicas | None] = (None, None)
 
     def initial_state(self) -> BehaviorState:
         return BehaviorState()
@@ -166,7 +184,10 @@ class HpaScaler:
             return bounded, new_state
         if not observation.metrics_ok:
             return hold_for_missing_metrics(current, "metrics source down or stale"), state
-        computed = replica_count(observation.samples, current, policy.target, policy.tolerance)
+        last, computed = self._computed
+        if observation is not last:
+            computed = replica_count(observation.samples, current, policy.target, policy.tolerance)
+            self._computed = (observation, computed)
         if computed is None:
             return hold_for_missing_metrics(current, "no ready replica reported the metric"), state
         desired, reason, new_state = behave(policy, state, computed.replicas, current, now_s)
