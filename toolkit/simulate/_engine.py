@@ -208,8 +208,6 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
     run_spec: list[int] = [ready]
     run_rs: list[int] = [0]
     last_t, last_ready, last_spec, last_rs = 0, ready, ready, 0
-    unready = ReplicaSample(None, ready=False)
-    silent = ReplicaSample(None, ready=True)
     plain_rps = policy.metric == "rps_per_replica"
     int_period = int(period) if scaler is not None and period == int(period) else 0
     window_s = window_k * scrape
@@ -218,130 +216,159 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
     last_reporting = last_obs_ready = last_starting = -1
     observation = Observation(0, ())
 
+    value: float | None
     t = 0
     while t < n_s:
-        e = next_dec if next_dec < n_s else n_s
-        if starting and starting[0] < e:
-            e = starting[0]
-        cap_tot = ready * cap
-        # --- the seconds [t, e) with `ready` replicas
-        if q == 0.0 and drain_q == 0.0:
-            i = t >> _CHUNK_BITS
-            j = (e - 1) >> _CHUNK_BITS
-            fast = (chunk_max[i] if i == j else max(chunk_max[i : j + 1])) <= cap_tot
-        else:
-            fast = False
-        if not fast:
-            # with no ready replica the gateway holds up to one replica's queue
-            qcap = (ready if ready else 1) * qlim
-            drain_cap = drain_n * cap
-            out_served: list[float] = []
-            out_q: list[float] = []
-            out_drop: list[float] = []
-            out_drain: list[float] = []
-            for a in arrivals[t:e].tolist():
-                q += a
-                if q > cap_tot:
-                    out_served.append(cap_tot)
-                    q -= cap_tot
-                else:
-                    out_served.append(q)
-                    q = 0.0
-                if q > qcap:
-                    out_drop.append(q - qcap)
-                    q = qcap
-                else:
-                    out_drop.append(0.0)
-                if q < 1e-9:
-                    q = 0.0
-                if drain_n:
-                    cost += drain_n
-                    if drain_q > drain_cap:
-                        drain_q -= drain_cap
-                        drain_served += drain_cap
+        decision: Decision | None = None
+        if int_period and ready and not starting and q == 0.0 and drain_q == 0.0:
+            # Steady stretch: nothing starting, no backlog anywhere. The general path below,
+            # with what it would find resolved: each segment ends at the next decision, is
+            # fast (or the stretch ends), and the scrape window lies within the current run
+            # of `ready` replicas, so it counts `ready * window_s` replica-seconds, all ready
+            # replicas report, and none is starting. Ends before anything else would happen,
+            # or at a decision that changes the count (applied below).
+            replica_s = ready * window_s
+            cap_tot = ready * cap
+            while True:
+                e = next_dec
+                if e >= n_s:
+                    break
+                i = t >> _CHUNK_BITS
+                j = (e - 1) >> _CHUNK_BITS
+                if (chunk_max[i] if i == j else max(chunk_max[i : j + 1])) > cap_tot:
+                    break
+                k = e // scrape
+                if k < window_k or k * scrape - window_s < last_t:
+                    break
+                cost += ready * (e - t)
+                t = e
+                rate = (handled_at[k] - handled_at[k - window_k]) / replica_s
+                value = rate if plain_rps else value_of(rate, backlog_at[k] / ready)
+                if value != last_value or ready != last_reporting or ready != last_obs_ready or last_starting:
+                    last_value, last_reporting = value, ready
+                    last_obs_ready, last_starting = ready, 0
+                    observation = _observation(value, ready, ready, 0)
+                decision, state = decide(state, observation, t)
+                add_reason(decision[1])
+                if decision[0] != ready:
+                    break
+                decision = None
+                next_dec += int_period
+        if decision is None:
+            e = next_dec if next_dec < n_s else n_s
+            if starting and starting[0] < e:
+                e = starting[0]
+            cap_tot = ready * cap
+            # --- the seconds [t, e) with `ready` replicas
+            if q == 0.0 and drain_q == 0.0:
+                i = t >> _CHUNK_BITS
+                j = (e - 1) >> _CHUNK_BITS
+                fast = (chunk_max[i] if i == j else max(chunk_max[i : j + 1])) <= cap_tot
+            else:
+                fast = False
+            if not fast:
+                # with no ready replica the gateway holds up to one replica's queue
+                qcap = (ready if ready else 1) * qlim
+                drain_cap = drain_n * cap
+                out_served: list[float] = []
+                out_q: list[float] = []
+                out_drop: list[float] = []
+                out_drain: list[float] = []
+                for a in arrivals[t:e].tolist():
+                    q += a
+                    if q > cap_tot:
+                        out_served.append(cap_tot)
+                        q -= cap_tot
                     else:
-                        drain_served += drain_q
-                        drain_q = 0.0
-                        drain_n = 0
-                        drain_cap = 0.0
-                out_q.append(q)
-                out_drain.append(drain_q)
-            served[t:e] = out_served
-            queued[t:e] = out_q
-            dropped[t:e] = out_drop
-            draining_q[t:e] = out_drain
-            # scrapes in (t, e]: counters as of the start of second s, less what is still held
-            for k in range(t // scrape + 1, e // scrape + 1):
-                backlog = out_q[k * scrape - 1 - t]
-                backlog_at[k] = backlog
-                handled_at[k] = arrived_at[k] - backlog - out_drain[k * scrape - 1 - t]
-        cost += (ready + len(starting)) * (e - t)
-        t = e
-        if t >= n_s:
-            break
-        # --- events at t: replicas becoming ready, then the controller's decision
-        while starting and starting[0] <= t:
-            starting.popleft()
-            ready += 1
-        if t == next_dec:
+                        out_served.append(q)
+                        q = 0.0
+                    if q > qcap:
+                        out_drop.append(q - qcap)
+                        q = qcap
+                    else:
+                        out_drop.append(0.0)
+                    if q < 1e-9:
+                        q = 0.0
+                    if drain_n:
+                        cost += drain_n
+                        if drain_q > drain_cap:
+                            drain_q -= drain_cap
+                            drain_served += drain_cap
+                        else:
+                            drain_served += drain_q
+                            drain_q = 0.0
+                            drain_n = 0
+                            drain_cap = 0.0
+                    out_q.append(q)
+                    out_drain.append(drain_q)
+                served[t:e] = out_served
+                queued[t:e] = out_q
+                dropped[t:e] = out_drop
+                draining_q[t:e] = out_drain
+                # scrapes in (t, e]: counters as of the start of second s, less what is still held
+                for k in range(t // scrape + 1, e // scrape + 1):
+                    backlog = out_q[k * scrape - 1 - t]
+                    backlog_at[k] = backlog
+                    handled_at[k] = arrived_at[k] - backlog - out_drain[k * scrape - 1 - t]
+            cost += (ready + len(starting)) * (e - t)
+            t = e
+            if t >= n_s:
+                break
+            # --- events at t: replicas becoming ready, then the controller's decision
+            while starting and starting[0] <= t:
+                starting.popleft()
+                ready += 1
+            if t == next_dec:
+                n_starting = len(starting)
+                k = t // scrape
+                k0 = k - window_k
+                value = None
+                reporting = 0
+                if k0 >= 0:
+                    # ready replicas during the second before the scrape, replica-seconds up to it
+                    s = k * scrape
+                    if s > last_t:
+                        reporting = last_ready
+                        replica_s = last_rs + last_ready * (s - last_t)
+                    else:
+                        r = bisect_left(run_t, s) - 1
+                        reporting = run_ready[r]
+                        replica_s = run_rs[r] + reporting * (s - run_t[r])
+                    s0 = s - window_s
+                    if s0 > last_t:
+                        replica_s -= last_rs + last_ready * (s0 - last_t)
+                    elif s0 > 0:
+                        r = bisect_left(run_t, s0) - 1
+                        replica_s -= run_rs[r] + run_ready[r] * (s0 - run_t[r])
+                    if replica_s > 0:
+                        rate = (handled_at[k] - handled_at[k0]) / replica_s
+                        if plain_rps:
+                            value = rate
+                        else:
+                            value = value_of(rate, backlog_at[k] / reporting if reporting else 0.0)
+                        if reporting > ready:
+                            reporting = ready
+                    elif ready + n_starting == 0:
+                        # no replica at all: the gateway holds the requests and reports them,
+                        # as the service's demand (how a scaler sees the need to start from zero)
+                        rate = (arrived_at[k] - arrived_at[k0]) / window_s
+                        value = rate if plain_rps else value_of(rate, backlog_at[k])
+                        reporting = 0
+                    else:
+                        reporting = 0
+                if (
+                    value != last_value
+                    or reporting != last_reporting
+                    or ready != last_obs_ready
+                    or n_starting != last_starting
+                ):
+                    last_value, last_reporting = value, reporting
+                    last_obs_ready, last_starting = ready, n_starting
+                    observation = _observation(value, reporting, ready, n_starting)
+                decision, state = decide(state, observation, t)
+                add_reason(decision[1])
+        if decision is not None:
             n_starting = len(starting)
-            k = t // scrape
-            k0 = k - window_k
-            value: float | None = None
-            reporting = 0
-            if k0 >= 0:
-                # ready replicas during the second before the scrape, replica-seconds up to it
-                s = k * scrape
-                if s > last_t:
-                    reporting = last_ready
-                    replica_s = last_rs + last_ready * (s - last_t)
-                else:
-                    r = bisect_left(run_t, s) - 1
-                    reporting = run_ready[r]
-                    replica_s = run_rs[r] + reporting * (s - run_t[r])
-                s0 = s - window_s
-                if s0 > last_t:
-                    replica_s -= last_rs + last_ready * (s0 - last_t)
-                elif s0 > 0:
-                    r = bisect_left(run_t, s0) - 1
-                    replica_s -= run_rs[r] + run_ready[r] * (s0 - run_t[r])
-                if replica_s > 0:
-                    rate = (handled_at[k] - handled_at[k0]) / replica_s
-                    if plain_rps:
-                        value = rate
-                    else:
-                        value = value_of(rate, backlog_at[k] / reporting if reporting else 0.0)
-                    if reporting > ready:
-                        reporting = ready
-                elif ready + n_starting == 0:
-                    # no replica at all: the gateway holds the requests and reports them,
-                    # as the service's demand (how a scaler sees the need to start from zero)
-                    rate = (arrived_at[k] - arrived_at[k0]) / window_s
-                    value = rate if plain_rps else value_of(rate, backlog_at[k])
-                    reporting = 0
-                else:
-                    reporting = 0
-            if (
-                value != last_value
-                or reporting != last_reporting
-                or ready != last_obs_ready
-                or n_starting != last_starting
-            ):
-                last_value, last_reporting = value, reporting
-                last_obs_ready, last_starting = ready, n_starting
-                if value is None:
-                    samples = (silent,) * ready + (unready,) * n_starting
-                elif ready + n_starting == 0:
-                    samples = (ReplicaSample(value, ready=False),)
-                else:
-                    samples = (
-                        (ReplicaSample(value),) * reporting
-                        + (silent,) * (ready - reporting)
-                        + (unready,) * n_starting
-                    )
-                observation = Observation(ready + n_starting, samples, value is not None)
-            decision, state = decide(state, observation, t)
-            add_reason(decision[1])
             desired = decision[0]
             spec = ready + n_starting
             if desired != spec:
@@ -412,6 +439,25 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
         cpu_s=time.process_time() - started_cpu,
         series=series,
     )
+
+
+_SILENT = ReplicaSample(None, ready=True)  # a ready replica not yet scraped
+_UNREADY = ReplicaSample(None, ready=False)  # a replica still starting
+
+
+def _observation(value: float | None, reporting: int, ready: int, n_starting: int) -> Observation:
+    """What the controller observes: ``reporting`` of the ``ready`` replicas report ``value``
+    (None: the metrics have nothing yet), the rest are silent, ``n_starting`` are not ready.
+    With no replica at all, the gateway's figure is the service's single sample."""
+    if value is None:
+        samples = (_SILENT,) * ready + (_UNREADY,) * n_starting
+    elif ready + n_starting == 0:
+        samples = (ReplicaSample(value, ready=False),)
+    else:
+        samples = (
+            (ReplicaSample(value),) * reporting + (_SILENT,) * (ready - reporting) + (_UNREADY,) * n_starting
+        )
+    return Observation(ready + n_starting, samples, value is not None)
 
 
 def _never(state: Any, observation: Observation, now_s: float) -> tuple[Decision, Any]:
