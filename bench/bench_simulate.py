@@ -25,14 +25,21 @@ DEFAULT_TRACE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "wor
 
 
 class Hold:
-    """A scaler that keeps the count: what is left is the simulator's own cost."""
+    """A scaler that keeps the count: what is left is the simulator's own cost (its one
+    Decision is built once, so that the figure is the loop's, not the scaler's)."""
+
+    def __init__(self) -> None:
+        self._decisions: dict[int, Decision] = {}
 
     def initial_state(self) -> None:
         return None
 
     def decide(self, state: None, observation: Observation, now_s: float) -> tuple[Decision, None]:
         count = observation.spec_replicas
-        return Decision(count, Reason.WITHIN_TOLERANCE, None, count), None
+        decision = self._decisions.get(count)
+        if decision is None:
+            decision = self._decisions[count] = Decision(count, Reason.WITHIN_TOLERANCE, None, count)
+        return decision, None
 
 
 def main() -> None:
