@@ -237,3 +237,19 @@ def test_toolkit_sizes_for_the_models_slo_where_a_fixed_target_violates_it(model
     hpa, ours = run.result("hpa").summary, run.result("toolkit").summary
     assert hpa.slo_violation_s > 100
     assert ours.slo_violation_s < hpa.slo_violation_s / 2
+
+
+def test_toolkit_reads_a_lagging_rate_over_the_replicas_that_produced_it() -> None:
+    """Prometheus-like metrics (a 60 s rate scraped every 15 s): after a burst, the per-replica
+    rate still averages over the burst's many replicas; times the smaller count after each
+    scale-down it reads low, and scaling down on it cascades below what the load needs (here
+    to one replica at 100 rps: 58 violating seconds). toolkit multiplies by the mean count
+    over the metrics delay instead."""
+    rps = np.concatenate([np.full(600, 100.0), np.full(60, 2000.0), np.full(1800, 100.0)])
+    trace = Trace(rps=rps, source="burst").with_poisson(1)
+    model = ServiceModel(scrape_interval_s=15, rate_window_s=60)
+    result = simulate(trace, "toolkit", model, keep_series=True)
+    assert result.series is not None
+    after = slice(600 + 60 + 300, None)  # from five minutes after the burst, at 100 rps
+    assert result.series.ready[after].min() >= 2  # 100 rps at 0.94 x 100 rps per replica needs 2
+    assert not result.series.violation[after].any()

@@ -112,6 +112,7 @@ class ToolkitParams:
     slo_s: float | None = None  # with capacity: size replicas for this latency SLO
     slo_quantile: float = 0.95
     concurrency: int = 1  # requests a replica serves at once
+    metrics_delay_s: float = 0.0  # how old the demand figure is (scrape interval + rate window)
 
 
 @dataclass(frozen=True, slots=True)

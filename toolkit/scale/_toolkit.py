@@ -69,6 +69,7 @@ class ToolkitState(NamedTuple):
     panic_since_s: float | None = None  # last tick on the burst path's condition
     zero_since_s: float | None = None  # first tick of the current run of zero demand
     slopes: SlopeRows = ()  # of every pair in ``history``
+    counts: History = ()  # (time_s, ready replicas) over the metrics delay, when there is one
 
 
 def _median(values: list[float]) -> float:
@@ -154,7 +155,10 @@ class ToolkitScaler:
 
     def __init__(self, policy: ServicePolicy) -> None:
         self.policy = policy
-        self.lead_s = policy.toolkit.startup_s + policy.period_s
+        params = policy.toolkit
+        # the demand figure is already half a metrics delay old (a rate over a window)
+        self.lead_s = params.startup_s + policy.period_s + params.metrics_delay_s / 2.0
+        self.metrics_delay_s = params.metrics_delay_s
         self.per_replica = per_replica_sizing(policy)
 
     def initial_state(self) -> ToolkitState:
@@ -171,6 +175,16 @@ class ToolkitScaler:
         if isinstance(total, Decision):
             return total, state
 
+        counts = state.counts
+        if self.metrics_delay_s > 0 and observation.ready_replicas > 0:
+            # A per-replica rate averaged over a window is the service's total divided by the
+            # replicas ready *during* that window, not now: right after a scale change,
+            # average x today's count reads low (after a scale-down, which then cascades) or
+            # high (after a scale-up). Multiply by the mean count over the window instead.
+            ready_now = observation.ready_replicas
+            counts = append_window(counts, now_s, float(ready_now), self.metrics_delay_s)
+            mean_ready = sum(count for _, count in counts) / len(counts)
+            total = total / ready_now * mean_ready
         old = state.history
         history = append_window(old, now_s, total, params.forecast_window_s)
         # Trend and noise are each read over the whole window and over its newer half, and
@@ -218,7 +232,7 @@ class ToolkitScaler:
             reason = Reason.SCALE_FROM_ZERO
         per_replica = total / ready_count if ready_count else total
         spread = min(noise(history, slope), noise(newer, newer_slope))
-        new_state = ToolkitState(behavior, history, spread, panic_since, zero_since, slopes)
+        new_state = ToolkitState(behavior, history, spread, panic_since, zero_since, slopes, counts)
         return Decision(desired, reason, per_replica, raw, detail), new_state
 
 

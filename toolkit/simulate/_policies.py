@@ -102,9 +102,19 @@ def policy_for_algorithm(
                 slo_s=tuned_for.slo_s if slo else None,
                 slo_quantile=tuned_for.slo_quantile,
                 concurrency=tuned_for.workers,
+                metrics_delay_s=metrics_delay_s(tuned_for, policy.period_s),
             ),
         )
     return policy
+
+
+def metrics_delay_s(model: ServiceModel, period_s: float) -> float:
+    """How old the model's demand figure is: a Prometheus-like pipeline's scrape interval plus
+    rate window (each defaulting to the period); 0 for toolkit's own scrape source, the
+    model's default (every replica read each tick, the rate since the previous tick)."""
+    if model.scrape_interval_s is None and model.rate_window_s is None:
+        return 0.0
+    return (model.scrape_interval_s or period_s) + (model.rate_window_s or period_s)
 
 
 def static_policy(
