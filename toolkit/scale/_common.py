@@ -22,24 +22,28 @@ def observed_total(observation: Observation) -> float | None:
     whatever the metrics source reports for the service (e.g. requests the gateway is holding
     for it) is the demand, so a service can scale from zero.
     """
-    if not observation.metrics_ok:
-        return None
-    if observation.spec_replicas == 0:
-        pending = [s.value for s in observation.samples if s.value is not None]
-        return sum(pending) if pending else None
+    return demand_and_ready(observation)[0]
+
+
+def demand_and_ready(observation: Observation) -> tuple[float | None, int]:
+    """``observed_total`` and the number of ready replicas, in one pass over the samples."""
     total = 0.0
     reported = 0
     ready = 0
-    for sample in observation.samples:
-        if not sample.ready:
-            continue
-        ready += 1
-        if sample.value is not None:
-            total += sample.value
-            reported += 1
+    for value, is_ready in observation.samples:
+        if is_ready:
+            ready += 1
+            if value is not None:
+                total += value
+                reported += 1
+    if not observation.metrics_ok:
+        return None, ready
+    if observation.spec_replicas == 0:
+        pending = [s.value for s in observation.samples if s.value is not None]
+        return (sum(pending) if pending else None), ready
     if reported == 0:
-        return None
-    return total / reported * ready
+        return None, ready
+    return total / reported * ready, ready
 
 
 class DemandReader:
@@ -61,8 +65,7 @@ class DemandReader:
         """(total demand or None, ready replicas)."""
         last, total, ready = self._last
         if observation is not last:
-            total = observed_total(observation)
-            ready = observation.ready_replicas
+            total, ready = demand_and_ready(observation)
             self._last = (observation, total, ready)
         return total, ready
 

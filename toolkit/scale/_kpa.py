@@ -22,8 +22,8 @@ target utilization. Default period 2 s (Knative's ``tickInterval``).
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_right
+from math import ceil, floor, nan
 from typing import NamedTuple
 
 from toolkit.scale._common import DemandReader, direction_reason, hold_or_bound, ordered_sum
@@ -86,7 +86,7 @@ class KpaScaler:
         self._demand = DemandReader()
         # the detail text of the last averages: formatting two floats costs more than the
         # rest of a tick, and the averages often repeat from one tick to the next
-        self._detail = (math.nan, math.nan, "")
+        self._detail = (nan, nan, "")
 
     def initial_state(self) -> KpaState:
         return KpaState()
@@ -101,15 +101,17 @@ class KpaScaler:
         start = bisect_right(times, now_s - stable_window_s)
         times = (*times[start:], now_s)
         totals = (*totals[start:], total)
-        stable = window_average(times, totals, stable_window_s, now_s)
+        # every total kept is inside the stable window (stable_window_s >= panic_window_s >=
+        # period_s > 0, checked with the policy): window_average without the search
+        stable = ordered_sum(reversed(totals)) / len(totals)
         panic = window_average(times, totals, self._panic_window_s, now_s)
 
         ready = ready_count or 1
         target = self._target
-        max_up = math.ceil(self._max_scale_up_rate * ready)
-        max_down = math.floor(ready / self._max_scale_down_rate)
-        stable_count = math.ceil(stable / target)
-        panic_count = math.ceil(panic / target)
+        max_up = ceil(self._max_scale_up_rate * ready)
+        max_down = floor(ready / self._max_scale_down_rate)
+        stable_count = ceil(stable / target)
+        panic_count = ceil(panic / target)
         # (comparisons rather than min/max: on 3.11 each builtin call costs more than the rest)
         raw = stable_count if stable_count >= panic_count else panic_count
         desired = max_down if stable_count < max_down else stable_count
