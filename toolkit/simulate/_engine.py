@@ -229,6 +229,11 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
             # or at a decision that changes the count (applied below).
             replica_s = ready * window_s
             cap_tot = ready * cap
+            if last_reporting != ready or last_obs_ready != ready or last_starting:
+                # the observation in hand is not one of this stretch: its first tick builds one
+                last_value = math.nan
+                last_reporting = last_obs_ready = ready
+                last_starting = 0
             while True:
                 e = next_dec
                 if e >= n_s:
@@ -244,9 +249,8 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
                 t = e
                 rate = (handled_at[k] - handled_at[k - window_k]) / replica_s
                 value = rate if plain_rps else value_of(rate, backlog_at[k] / ready)
-                if value != last_value or ready != last_reporting or ready != last_obs_ready or last_starting:
-                    last_value, last_reporting = value, ready
-                    last_obs_ready, last_starting = ready, 0
+                if value != last_value:
+                    last_value = value
                     observation = _observation(value, ready, ready, 0)
                 decision, state = decide(state, observation, t)
                 add_reason(decision[1])
