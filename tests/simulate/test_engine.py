@@ -253,3 +253,32 @@ def test_toolkit_reads_a_lagging_rate_over_the_replicas_that_produced_it() -> No
     after = slice(600 + 60 + 300, None)  # from five minutes after the burst, at 100 rps
     assert result.series.ready[after].min() >= 2  # 100 rps at 0.94 x 100 rps per replica needs 2
     assert not result.series.violation[after].any()
+
+
+@pytest.mark.parametrize(
+    ("period_s", "plan"),
+    [
+        pytest.param(2, {}, id="2s-steady"),
+        pytest.param(2, {301.0: 6, 701.0: 3}, id="2s-scaled"),
+        pytest.param(15, {300.0: 6, 705.0: 3}, id="15s-scaled"),
+        pytest.param(7, {301.0: 5}, id="7s-scaled"),
+    ],
+)
+def test_rate_seen_is_the_windows_requests_over_its_ready_replica_seconds(
+    period_s: int, plan: dict[float, int]
+) -> None:
+    """Never overloaded, every tick's value is exactly (arrivals in the window) / (ready
+    replica-seconds in it), bit for bit, through steady stretches and count changes alike."""
+    trace = synthetic_trace("noise", base_rps=50.0, peak_rps=150.0, duration_s=1200, seed=4)
+    scaler = Scripted(plan)
+    policy = SimPolicy("scripted", scaler, period_s=period_s, initial_replicas=4)
+    result = simulate(trace, policy, ServiceModel(startup_s=0), keep_series=True)
+    assert result.series is not None and float(result.series.queued.max()) == 0.0
+    arrived = np.concatenate(([0.0], np.cumsum(trace.rps)))
+    ready = result.series.ready.tolist()
+    assert len(scaler.seen) == 1200 // period_s - (1200 % period_s == 0)
+    for now_s, observation in scaler.seen[1:]:
+        t = int(now_s)
+        expected = (arrived.item(t) - arrived.item(t - period_s)) / sum(ready[t - period_s : t])
+        assert {s.value for s in observation.samples} == {expected}, now_s
+        assert len(observation.samples) == ready[t - 1] == observation.spec_replicas, now_s
