@@ -31,6 +31,7 @@ from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
 
 Floats = tuple[float, ...]
+_new = tuple.__new__
 
 # module constants: an enum member read through its class costs a lookup every tick on 3.11
 _SCALE_UP, _SCALE_DOWN, _PANIC = Reason.SCALE_UP, Reason.SCALE_DOWN, Reason.PANIC
@@ -161,5 +162,6 @@ class KpaScaler:
         if current == 0 and desired > 0 and reason is not _CLAMPED_MAX:
             reason = _SCALE_FROM_ZERO  # (Knative also panics here: ready counts as 1)
         per_replica = total / ready_count if ready_count else total
-        new_state = KpaState(times, totals, panic_since, max_panic, zero_since)
-        return Decision(desired, reason, per_replica, raw, detail), new_state
+        # every field given: tuple.__new__ skips the NamedTuples' Python-level __new__
+        new_state = _new(KpaState, (times, totals, panic_since, max_panic, zero_since))
+        return _new(Decision, (desired, reason, per_replica, raw, detail)), new_state
