@@ -36,11 +36,20 @@ from itertools import chain
 from typing import NamedTuple
 
 from toolkit.scale._behavior import BehaviorState, record_scale_event
-from toolkit.scale._common import History, append_window, demand_or_hold, first_at_or_after, out_of_bounds
+from toolkit.scale._common import (
+    DemandReader,
+    History,
+    append_window,
+    first_at_or_after,
+    hold_or_bound,
+    out_of_bounds,
+)
 from toolkit.scale._hpa import behave
 from toolkit.scale._model import Decision, Observation, Reason
 from toolkit.scale._policy import ServicePolicy
 from toolkit.scale._queueing import slo_utilisation
+
+_new = tuple.__new__  # every field given: skips the NamedTuples' Python-level __new__
 
 NOISE_Z = 2.0  # headroom: two (robust) standard deviations of the recent demand noise
 MARGIN_SPENT = 1 / 3  # share of (capacity - target) this algorithm runs into, when capacity is known
@@ -130,11 +139,17 @@ def noise(history: History, slope: float) -> float:
     wandering until it leaves the window (so after a large drop, replicas are held a little
     longer: the safe side).
     """
-    if len(history) < 3:
+    n = len(history)
+    if n < 3:
         return 0.0
+    mid = n // 2
+    # the two medians inline (this runs twice a tick): sorted in place, no copies
     detrended = [v - slope * t for t, v in history]
-    centre = _median(detrended)
-    return _MAD_TO_SIGMA * _median([abs(d - centre) for d in detrended])
+    detrended.sort()
+    centre = detrended[mid] if n % 2 else (detrended[mid - 1] + detrended[mid]) / 2.0
+    deviations = [abs(d - centre) for d in detrended]
+    deviations.sort()
+    return _MAD_TO_SIGMA * (deviations[mid] if n % 2 else (deviations[mid - 1] + deviations[mid]) / 2.0)
 
 
 def per_replica_sizing(policy: ServicePolicy) -> float:
@@ -160,6 +175,13 @@ class ToolkitScaler:
         self.lead_s = params.startup_s + policy.period_s + params.metrics_delay_s / 2.0
         self.metrics_delay_s = params.metrics_delay_s
         self.per_replica = per_replica_sizing(policy)
+        # read once here rather than through two attribute lookups every tick
+        self._window_s = params.forecast_window_s
+        self._panic_threshold = params.panic_threshold
+        self._grace_s = params.scale_to_zero_grace_s
+        self._min = policy.min_replicas
+        self._max = policy.max_replicas
+        self._demand = DemandReader()
 
     def initial_state(self) -> ToolkitState:
         return ToolkitState()
@@ -168,49 +190,47 @@ class ToolkitScaler:
         self, state: ToolkitState, observation: Observation, now_s: float
     ) -> tuple[Decision, ToolkitState]:
         policy = self.policy
-        params = policy.toolkit
         per = self.per_replica
         current = observation.spec_replicas
-        total = demand_or_hold(policy, observation)
-        if isinstance(total, Decision):
-            return total, state
+        total, ready_count = self._demand.read(observation)
+        if total is None:
+            return hold_or_bound(policy, observation), state
 
         counts = state.counts
-        if self.metrics_delay_s > 0 and observation.ready_replicas > 0:
+        if self.metrics_delay_s > 0 and ready_count > 0:
             # A per-replica rate averaged over a window is the service's total divided by the
             # replicas ready *during* that window, not now: right after a scale change,
             # average x today's count reads low (after a scale-down, which then cascades) or
             # high (after a scale-up). Multiply by the mean count over the window instead.
-            ready_now = observation.ready_replicas
-            counts = append_window(counts, now_s, float(ready_now), self.metrics_delay_s)
+            counts = append_window(counts, now_s, float(ready_count), self.metrics_delay_s)
             mean_ready = sum(count for _, count in counts) / len(counts)
-            total = total / ready_now * mean_ready
+            total = total / ready_count * mean_ready
         old = state.history
-        history = append_window(old, now_s, total, params.forecast_window_s)
+        history = append_window(old, now_s, total, self._window_s)
         # Trend and noise are each read over the whole window and over its newer half, and
         # the smaller is used: a step that fills half the window tilts the whole-window fit
         # and looks like wandering around it, but the newer half is flat, and while the step
         # is in the newer half it is a minority of the whole window.
-        half = len(history) // 2
+        n = len(history)
+        half = n // 2
         newer = history[half:]
         slopes = slide_rows(state.slopes, old, history)
-        slope = median_slope(len(history), slopes)
-        newer_slope = median_slope(len(newer), slopes[half:])
-        rise_per_s = min(slope, newer_slope)
-        forecast = total + max(0.0, rise_per_s) * self.lead_s + NOISE_Z * state.noise
+        slope = median_slope(n, slopes)
+        newer_slope = median_slope(n - half, slopes[half:])
+        rise_per_s = newer_slope if newer_slope < slope else slope
+        forecast = total + (rise_per_s * self.lead_s if rise_per_s > 0.0 else 0.0) + NOISE_Z * state.noise
         raw = math.ceil(forecast / per - 1e-9)
-        ready_count = observation.ready_replicas
-        ready = max(1, ready_count)
+        ready = ready_count if ready_count > 1 else 1
 
-        over = total >= params.panic_threshold * ready * per
+        over = total >= self._panic_threshold * ready * per
         panic_since = now_s if over else state.panic_since_s
-        if panic_since is not None and not over and panic_since + params.forecast_window_s < now_s:
+        if panic_since is not None and not over and panic_since + self._window_s < now_s:
             panic_since = None
         zero_since = (state.zero_since_s if state.zero_since_s is not None else now_s) if total <= 0 else None
 
         detail = f"demand {total:.4g}, trend {slope:+.3g}/s, forecast {forecast:.4g}"
         behavior = state.behavior
-        bounded = out_of_bounds(policy, current)
+        bounded = out_of_bounds(policy, current) if current < self._min or current > self._max else None
         if bounded is not None:
             desired, reason = bounded.desired_replicas, bounded.reason
             behavior = record_scale_event(
@@ -218,22 +238,26 @@ class ToolkitScaler:
             )
         elif panic_since is not None:
             # Burst path: straight to the need, no rate limit, never down while it lasts.
-            desired = min(max(raw, current), policy.max_replicas)
+            desired = min(max(raw, current), self._max)
             reason = Reason.PANIC if desired > current else Reason.STABILIZED
             behavior = _remember(behavior, raw, current, desired, policy, now_s)
         else:
             desired, reason, behavior = behave(policy, behavior, raw, current, now_s)
             if reason is Reason.SCALE_UP and math.ceil(total / per - 1e-9) < desired:
                 reason = Reason.FORECAST
-        in_grace = zero_since is not None and now_s - zero_since < params.scale_to_zero_grace_s
-        if desired == 0 and current > 0 and in_grace:
+        if desired == 0 and current > 0 and zero_since is not None and now_s - zero_since < self._grace_s:
             desired, reason = 1, Reason.STABILIZED
         if current == 0 and desired > 0:
             reason = Reason.SCALE_FROM_ZERO
         per_replica = total / ready_count if ready_count else total
-        spread = min(noise(history, slope), noise(newer, newer_slope))
-        new_state = ToolkitState(behavior, history, spread, panic_since, zero_since, slopes, counts)
-        return Decision(desired, reason, per_replica, raw, detail), new_state
+        # a flat newer half has no spread, and the smaller of the two is kept: skip the other
+        spread = noise(newer, newer_slope)
+        if spread > 0.0:
+            whole = noise(history, slope)
+            if whole < spread:
+                spread = whole
+        new_state = _new(ToolkitState, (behavior, history, spread, panic_since, zero_since, slopes, counts))
+        return _new(Decision, (desired, reason, per_replica, raw, detail)), new_state
 
 
 def _remember(
