@@ -47,7 +47,16 @@ def test_json_shape(trace_file: Path) -> None:
     code, out, _ = run("--trace", str(trace_file), "--json", "--jobs", "1")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"command", "schema_version", "trace", "model", "baseline", "bound", "policies", "plot"}
+    assert set(doc) == {
+        "command",
+        "schema_version",
+        "trace",
+        "model",
+        "baseline",
+        "bound",
+        "policies",
+        "plot",
+    }
     assert doc["command"] == "simulate" and doc["baseline"] == "hpa" and doc["plot"] is None
     hpa_cost = doc["policies"][0]["summary"]["replica_seconds"]
     assert doc["bound"]["vs_baseline"] == pytest.approx(doc["bound"]["replica_seconds"] / hpa_cost)

@@ -36,7 +36,6 @@ FloatArray = npt.NDArray[np.float64]
 SLO_KINDS = ("latency", "queueing")
 
 
-
 @dataclass(frozen=True)
 class ServiceModel:
     """Everything about the simulated service and its measurement; every field is settable.
