@@ -249,6 +249,12 @@ INVALID = [
         "needs metric rps_per_replica",
     ),
     (
+        "toolkit-slo-unreachable",
+        "services:\n  orders:\n    toolkit: {slo_s: 0.05, capacity: 100, concurrency: 4}\n",
+        "services.orders.toolkit.slo_s",
+        "a request alone takes longer",
+    ),
+    (
         "toolkit-concurrency-not-whole",
         "services:\n  orders:\n    toolkit: {concurrency: 2.5}\n",
         "services.orders.toolkit.concurrency",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toolkit.simulate import ServiceModel, Trace, simulate
+from toolkit.simulate import ServiceModel, Trace, compare, simulate
 from toolkit.simulate._bound import clairvoyant_replica_seconds
 
 
@@ -40,3 +40,15 @@ def test_bound_keeps_min_replicas_through_idle_seconds(min_replicas: int, expect
     trace = Trace(rps=np.array([0.0] * 5 + [50.0] * 5 + [150.0] * 5), source="steps")
     # 50 rps: 1 replica, 150 rps: 2 (the knee of the default model is near 94 %)
     assert clairvoyant_replica_seconds(trace, ServiceModel(), min_replicas) == expected
+
+
+def test_unreachable_slo_has_no_bound_and_toolkit_falls_back_to_the_margin() -> None:
+    """p95 <= 50 ms when a request takes 40 ms on average (exponential): no load meets it."""
+    model = ServiceModel(slo_s=0.05)
+    trace = constant(300.0, 120)
+    assert clairvoyant_replica_seconds(trace, model) is None
+    run = compare(trace, ["hpa", "toolkit"], model, workers=1)
+    assert run.bound_replica_seconds is None
+    assert run.as_dict()["bound"] is None
+    assert "lower bound: none" in run.table()
+    assert "target 70, capacity 100" in run.result("toolkit").description

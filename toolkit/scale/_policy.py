@@ -41,6 +41,7 @@ import yaml
 
 from toolkit._errors import ConfigError
 from toolkit._io import read_user_text
+from toolkit.scale._queueing import slo_utilisation
 
 AlgorithmName = Literal["hpa", "kpa", "toolkit"]
 ALGORITHM_NAMES: tuple[AlgorithmName, ...] = ("hpa", "kpa", "toolkit")
@@ -113,6 +114,20 @@ class ToolkitParams:
     slo_quantile: float = 0.95
     concurrency: int = 1  # requests a replica serves at once
     metrics_delay_s: float = 0.0  # how old the demand figure is (scrape interval + rate window)
+
+
+# Below this utilisation an SLO is taken as unreachable: a request alone already misses it.
+MIN_SLO_UTILISATION = 0.01
+
+
+def slo_utilisation_of(params: ToolkitParams) -> float | None:
+    """The utilisation at which a replica's latency quantile reaches ``params.slo_s`` (an
+    M/M/c replica, c = ``concurrency``, service time ``concurrency / capacity``); None
+    without both an SLO and a capacity."""
+    if params.slo_s is None or params.capacity is None:
+        return None
+    service_time_s = params.concurrency / params.capacity
+    return slo_utilisation(params.concurrency, service_time_s, params.slo_s, 1.0 - params.slo_quantile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +404,13 @@ def check_service_policy(
                 "toolkit.slo_s",
                 "slo_s sizing needs metric rps_per_replica (capacity in requests per second), "
                 f"not {policy.metric.value}",
+            )
+        limit = slo_utilisation_of(tk)
+        if limit is not None and limit < MIN_SLO_UTILISATION:
+            fail(
+                "toolkit.slo_s",
+                f"no load meets p{tk.slo_quantile * 100:g} <= {tk.slo_s:g} s: a request alone takes longer "
+                f"(mean service time concurrency / capacity = {tk.concurrency / (tk.capacity or 1):.3g} s)",
             )
     if tk.forecast_window_s < 2 * policy.period_s and policy.algorithm == "toolkit":
         fail(

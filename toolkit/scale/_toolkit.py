@@ -46,8 +46,7 @@ from toolkit.scale._common import (
 )
 from toolkit.scale._hpa import behave
 from toolkit.scale._model import Decision, Observation, Reason
-from toolkit.scale._policy import ServicePolicy
-from toolkit.scale._queueing import slo_utilisation
+from toolkit.scale._policy import ServicePolicy, slo_utilisation_of
 
 _new = tuple.__new__  # every field given: skips the NamedTuples' Python-level __new__
 
@@ -158,9 +157,8 @@ def per_replica_sizing(policy: ServicePolicy) -> float:
     capacity = params.capacity
     if capacity is None:
         return policy.target
-    if params.slo_s is not None:
-        service_time_s = params.concurrency / capacity
-        limit = slo_utilisation(params.concurrency, service_time_s, params.slo_s, 1.0 - params.slo_quantile)
+    limit = slo_utilisation_of(params)
+    if limit is not None:
         return capacity * limit * SLO_HEADROOM
     return policy.target + MARGIN_SPENT * (capacity - policy.target)
 

@@ -16,9 +16,13 @@ from toolkit.simulate._service import ServiceModel
 from toolkit.simulate._trace import Trace
 
 
-def clairvoyant_replica_seconds(trace: Trace, model: ServiceModel, min_replicas: int = 1) -> float:
-    """Replica-seconds of the clairvoyant policy (see the module docstring)."""
-    per_replica_rps = model.capacity_rps * model.curve().rho_limit
+def clairvoyant_replica_seconds(trace: Trace, model: ServiceModel, min_replicas: int = 1) -> float | None:
+    """Replica-seconds of the clairvoyant policy (see the module docstring); None when no load
+    meets the SLO (a request alone takes longer), so every policy violates it."""
+    rho_limit = model.curve().rho_limit
+    if rho_limit <= 0.0:
+        return None
+    per_replica_rps = model.capacity_rps * rho_limit
     arrivals = trace.rps
     # strictly below the limit: rho_limit itself already violates
     needed = np.where(arrivals > 0.0, np.floor(arrivals / per_replica_rps) + 1.0, 0.0)

@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 from toolkit._errors import ConfigError
@@ -47,7 +48,12 @@ class Comparison:
     model: ServiceModel
     results: tuple[SimResult, ...]
     baseline: str | None = BASELINE
-    bound_replica_seconds: float | None = None  # the clairvoyant yardstick (``_bound``)
+    min_replicas: int = 1  # of the policies compared, for the lower bound
+
+    @cached_property
+    def bound_replica_seconds(self) -> float | None:
+        """The clairvoyant lower bound (``_bound``); None if no load meets the SLO."""
+        return clairvoyant_replica_seconds(self.trace, self.model, self.min_replicas)
 
     def result(self, name: str) -> SimResult:
         for result in self.results:
@@ -125,7 +131,9 @@ class Comparison:
             for row in rows
         ]
         bound = self._bound()
-        if bound is not None:
+        if bound is None:
+            lines.append("lower bound: none (no load meets the SLO: a request alone takes longer)")
+        else:
             ratio = bound["vs_baseline"]
             versus = f" = {ratio:.2f}x {self.baseline}" if ratio is not None else ""
             lines.append(
@@ -203,8 +211,8 @@ def compare(
     check_names([p.name for p in resolved])
     count = workers if workers is not None else min(len(resolved), os.cpu_count() or 1)
     results = run_all(trace, resolved, model, keep_series=keep_series, workers=count)
-    bound = clairvoyant_replica_seconds(trace, model, base.min_replicas if base is not None else 1)
-    return Comparison(trace=trace, model=model, results=tuple(results), bound_replica_seconds=bound)
+    min_replicas = base.min_replicas if base is not None else 1
+    return Comparison(trace=trace, model=model, results=tuple(results), min_replicas=min_replicas)
 
 
 def simulate(

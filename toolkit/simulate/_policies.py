@@ -33,6 +33,7 @@ from toolkit.scale import (
     make_scaler,
     per_replica_sizing,
 )
+from toolkit.scale._policy import MIN_SLO_UTILISATION, slo_utilisation_of
 from toolkit.simulate._engine import METRICS, SimPolicy
 from toolkit.simulate._service import ServiceModel
 from toolkit.simulate._trace import Trace
@@ -91,20 +92,22 @@ def policy_for_algorithm(
         )
     if tuned_for is not None and algorithm == "toolkit":
         rps = policy.metric is MetricKind.RPS_PER_REPLICA
-        # a latency SLO is what toolkit can size for (a queueing-only SLO is left to the margin)
-        slo = rps and tuned_for.slo_kind == "latency"
-        policy = dataclasses.replace(
-            policy,
-            toolkit=dataclasses.replace(
-                policy.toolkit,
-                startup_s=tuned_for.startup_s,
-                capacity=tuned_for.capacity_rps if rps else None,
-                slo_s=tuned_for.slo_s if slo else None,
-                slo_quantile=tuned_for.slo_quantile,
-                concurrency=tuned_for.workers,
-                metrics_delay_s=metrics_delay_s(tuned_for, policy.period_s),
-            ),
+        told = dataclasses.replace(
+            policy.toolkit,
+            startup_s=tuned_for.startup_s,
+            capacity=tuned_for.capacity_rps if rps else None,
+            slo_quantile=tuned_for.slo_quantile,
+            concurrency=tuned_for.workers,
+            metrics_delay_s=metrics_delay_s(tuned_for, policy.period_s),
         )
+        # A latency SLO is what toolkit can size for; a queueing-only SLO, or one that no load
+        # meets (every policy violates it), is left to the capacity margin.
+        if rps and tuned_for.slo_kind == "latency":
+            with_slo = dataclasses.replace(told, slo_s=tuned_for.slo_s)
+            limit = slo_utilisation_of(with_slo)
+            if limit is not None and limit >= MIN_SLO_UTILISATION:
+                told = with_slo
+        policy = dataclasses.replace(policy, toolkit=told)
     return policy
 
 
