@@ -3,9 +3,12 @@
 Each tick:
 
 1. **Demand** is the service's total (``observed_total``), kept over ``forecast_window_s``.
+   With a lagging figure (``metrics_delay_s``: a rate over a window), the per-replica rate
+   times the mean ready count over that delay, not today's count.
 2. **Forecast**: the demand when a replica asked for now would serve, ``startup_s +
-   period_s`` ahead: the current total plus the upward part of a Theil-Sen trend (median of
-   pairwise slopes: one outlier sample cannot tilt it) that the newer half of the window
+   period_s`` (+ half the metrics delay) ahead: the current total plus the upward part of
+   a Theil-Sen trend (median of pairwise slopes: one outlier sample cannot tilt it) that the
+   newer half of the window
    confirms (so a step is never extrapolated as a ramp), plus ``NOISE_Z`` robust standard
    deviations of the demand around its trend (the smaller of the whole window's and the newer
    half's, for the same reason; measured up to the previous tick, so the current sample only
