@@ -8,8 +8,8 @@ Each tick:
 2. **Forecast**: the demand when a replica asked for now would serve, ``startup_s +
    period_s`` (+ half the metrics delay) ahead: the current total plus the upward part of
    a Theil-Sen trend (median of pairwise slopes: one outlier sample cannot tilt it) that the
-   newer half of the window
-   confirms (so a step is never extrapolated as a ramp), plus ``NOISE_Z`` robust standard
+   newer half of the window confirms (so a step is never extrapolated as a ramp), plus
+   ``NOISE_Z`` robust standard
    deviations of the demand around its trend (the smaller of the whole window's and the newer
    half's, for the same reason; measured up to the previous tick, so the current sample only
    ever raises the forecast). Falling demand is not extrapolated.
