@@ -102,6 +102,7 @@ class LoadSource:
     closed: bool = False
     name: str = "load"
     kinds: frozenset[MetricKind] = frozenset({MetricKind.RPS_PER_REPLICA})
+    delay_s: float = 0.0
 
     def sample(self, targets: Sequence[ServiceTarget], now_s: float) -> Mapping[str, ServiceMetrics]:
         self.calls.append((tuple(t.service for t in targets), now_s))

@@ -14,7 +14,7 @@ import pytest
 
 from toolkit._errors import ConfigError
 from toolkit.backends._filelock import FileLock
-from toolkit.scale import MetricKind, Policy, default_service_policy
+from toolkit.scale import MetricKind, Policy, default_service_policy, make_scaler
 from toolkit.scale._telemetry import TelemetryServer
 from toolkit.scale.controller import Controller
 
@@ -270,3 +270,33 @@ def test_metrics_and_healthz_endpoints() -> None:
         assert httpx.get(f"{base}/nope").status_code == 404
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(
+    ("written_s", "source_delay_s", "expected_s"),
+    [
+        pytest.param(None, 45.0, 45.0, id="unset-takes-the-sources-delay"),
+        pytest.param(None, 0.0, 0.0, id="unset-with-a-fresh-source"),
+        pytest.param(10.0, 45.0, 10.0, id="written-value-stays"),
+    ],
+)
+def test_toolkit_metrics_delay_comes_from_the_source_unless_written(
+    written_s: float | None, source_delay_s: float, expected_s: float
+) -> None:
+    """A Prometheus rate is older than a direct scrape: toolkit must know by how much."""
+    made: list[Any] = []
+
+    def factory(policy: Any) -> Any:
+        made.append(policy)
+        return make_scaler(policy)
+
+    service = default_service_policy("toolkit", target=10.0, max_replicas=10)
+    service = dataclasses.replace(
+        service, toolkit=dataclasses.replace(service.toolkit, metrics_delay_s=written_s)
+    )
+    backend = InMemoryBackend({"a": 1, "b": 1})
+    source = LoadSource({"a": 5.0, "b": 5.0}, delay_s=source_delay_s)
+    policy = Policy(defaults=service, services={"a": service, "b": service})
+    controller, _, _ = _controller(backend, source, policy, scaler_factory=factory)
+    controller.tick()
+    assert [p.toolkit.metrics_delay_s for p in made] == [expected_s, expected_s]

@@ -3,6 +3,7 @@ the controller's own HPA reacting to a step after the delays the model says it s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from toolkit.scale import Decision, Observation, Reason, default_service_policy
 from toolkit.simulate import ServiceModel, SimPolicy, Trace, compare, simulate, synthetic_trace
+from toolkit.simulate._policies import resolve
 
 
 def constant(rps: float, duration_s: int) -> Trace:
@@ -282,3 +284,22 @@ def test_rate_seen_is_the_windows_requests_over_its_ready_replica_seconds(
         expected = (arrived.item(t) - arrived.item(t - period_s)) / sum(ready[t - period_s : t])
         assert {s.value for s in observation.samples} == {expected}, now_s
         assert len(observation.samples) == ready[t - 1] == observation.spec_replicas, now_s
+
+
+@pytest.mark.parametrize(
+    ("model", "written_s", "expected_s"),
+    [
+        pytest.param(ServiceModel(scrape_interval_s=15, rate_window_s=60), None, 75.0, id="prometheus-like"),
+        pytest.param(ServiceModel(), None, 0.0, id="rate-since-last-tick"),
+        pytest.param(ServiceModel(scrape_interval_s=15, rate_window_s=60), 20.0, 20.0, id="written-stays"),
+    ],
+)
+def test_the_model_is_the_metrics_source_for_toolkits_unset_delay(
+    model: ServiceModel, written_s: float | None, expected_s: float
+) -> None:
+    policy = default_service_policy("toolkit", target=70.0, max_replicas=20)
+    written = dataclasses.replace(policy.toolkit, metrics_delay_s=written_s)
+    policy = dataclasses.replace(policy, toolkit=written)
+    resolved = resolve(policy, constant(100.0, 60), model)
+    assert resolved.scaler is not None
+    assert resolved.scaler.metrics_delay_s == expected_s  # type: ignore[attr-defined]

@@ -67,6 +67,7 @@ class MetricsSource(Protocol):
 
     name: str
     kinds: frozenset[MetricKind]  # the metric kinds this source can measure
+    delay_s: float  # how old its figures can be (scrape interval + rate window); toolkit uses it
 
     def sample(self, targets: Sequence[ServiceTarget], now_s: float) -> Mapping[str, ServiceMetrics]: ...
 

@@ -80,6 +80,9 @@ class PrometheusSource:
         self._selector = options.prometheus_selector
         self._window_s = options.rate_window_s
         self.stale_after_s = max(2 * options.rate_window_s, 15.0)
+        # a rate over the window, scraped at least twice per window (docs/metrics-sources.md):
+        # the window plus at most half of it
+        self.delay_s = 1.5 * options.rate_window_s
         self._session = session or requests.Session()
         self._client = PrometheusConnect(
             url=options.prometheus_url.rstrip("/"),

@@ -26,6 +26,7 @@ class ScrapeSource:
     """Direct scraping; keeps the last reading per replica between ticks."""
 
     name = "scrape"
+    delay_s = 0.0  # every replica read each tick: the rate since the previous tick
     kinds = frozenset(
         {
             MetricKind.RPS_PER_REPLICA,

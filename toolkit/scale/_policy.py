@@ -113,7 +113,16 @@ class ToolkitParams:
     slo_s: float | None = None  # with capacity: size replicas for this latency SLO
     slo_quantile: float = 0.95
     concurrency: int = 1  # requests a replica serves at once
-    metrics_delay_s: float = 0.0  # how old the demand figure is (scrape interval + rate window)
+    # how old the demand figure is (scrape interval + rate window); None: the metrics source's
+    metrics_delay_s: float | None = None
+
+
+def with_metrics_delay(policy: ServicePolicy, delay_s: float) -> ServicePolicy:
+    """``policy`` with toolkit's unset ``metrics_delay_s`` taken from the metrics source (the
+    controller's, or the simulator's model); a value written in the policy file stays."""
+    if policy.algorithm != "toolkit" or policy.toolkit.metrics_delay_s is not None:
+        return policy
+    return dataclasses.replace(policy, toolkit=dataclasses.replace(policy.toolkit, metrics_delay_s=delay_s))
 
 
 # Below this utilisation an SLO is taken as unreachable: a request alone already misses it.

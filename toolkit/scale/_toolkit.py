@@ -173,8 +173,8 @@ class ToolkitScaler:
         self.policy = policy
         params = policy.toolkit
         # the demand figure is already half a metrics delay old (a rate over a window)
-        self.lead_s = params.startup_s + policy.period_s + params.metrics_delay_s / 2.0
-        self.metrics_delay_s = params.metrics_delay_s
+        self.metrics_delay_s = params.metrics_delay_s or 0.0
+        self.lead_s = params.startup_s + policy.period_s + self.metrics_delay_s / 2.0
         self.per_replica = per_replica_sizing(policy)
         # read once here rather than through two attribute lookups every tick
         self._window_s = params.forecast_window_s

@@ -40,7 +40,7 @@ from toolkit._errors import ConfigError, MetricsError, OperationError
 from toolkit.backends import Backend, LeaderLock, ServiceState
 from toolkit.metrics import MetricsSource, ServiceMetrics, ServiceTarget
 from toolkit.scale._model import Decision, Observation, Reason, ReplicaSample, Scaler
-from toolkit.scale._policy import Policy, ServicePolicy
+from toolkit.scale._policy import Policy, ServicePolicy, with_metrics_delay
 from toolkit.scale._telemetry import Telemetry
 
 MAX_BACKOFF_S = 60.0
@@ -263,7 +263,8 @@ class Controller:
         memory = self._memory.get(name)
         if memory is None:
             assert self.scaler_factory is not None
-            scaler = self.scaler_factory(service_policy)
+            # toolkit's unset metrics delay is the source's: how old its figures are
+            scaler = self.scaler_factory(with_metrics_delay(service_policy, self.source.delay_s))
             memory = self._memory[name] = _ServiceMemory(scaler, scaler.initial_state())
         actual = state.spec_replicas
         restored = not self.backend.self_healing and memory.intended is not None and actual < memory.intended

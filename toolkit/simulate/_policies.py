@@ -33,7 +33,7 @@ from toolkit.scale import (
     make_scaler,
     per_replica_sizing,
 )
-from toolkit.scale._policy import MIN_SLO_UTILISATION, slo_utilisation_of
+from toolkit.scale._policy import MIN_SLO_UTILISATION, slo_utilisation_of, with_metrics_delay
 from toolkit.simulate._engine import METRICS, SimPolicy
 from toolkit.simulate._service import ServiceModel
 from toolkit.simulate._trace import Trace
@@ -98,7 +98,6 @@ def policy_for_algorithm(
             capacity=tuned_for.capacity_rps if rps else None,
             slo_quantile=tuned_for.slo_quantile,
             concurrency=tuned_for.workers,
-            metrics_delay_s=metrics_delay_s(tuned_for, policy.period_s),
         )
         # A latency SLO is what toolkit can size for; a queueing-only SLO, or one that no load
         # meets (every policy violates it), is left to the capacity margin.
@@ -190,14 +189,16 @@ def resolve(
     if isinstance(spec, SimPolicy):
         return spec
     if isinstance(spec, ServicePolicy):
-        return from_service_policy(spec)
+        return from_service_policy(with_metrics_delay(spec, metrics_delay_s(model, spec.period_s)))
     if spec not in POLICY_NAMES:
         raise ConfigError(f"unknown policy {spec!r}; choose from {', '.join(POLICY_NAMES)}")
     tuned_for = model if base is None else None
     shared = base if base is not None else base_policy(trace, model, target_utilisation)
     if spec == STATIC:
         return static_policy(trace, model, shared, static_replicas)
-    return from_service_policy(policy_for_algorithm(shared, spec, tuned_for=tuned_for))
+    policy = policy_for_algorithm(shared, spec, tuned_for=tuned_for)
+    # the model is the simulated metrics source: it fills toolkit's unset metrics delay
+    return from_service_policy(with_metrics_delay(policy, metrics_delay_s(model, policy.period_s)))
 
 
 def resolve_all(
