@@ -97,15 +97,6 @@ def hold_for_missing_metrics(current: int, detail: str) -> Decision:
     return Decision(current, Reason.METRICS_MISSING, None, current, detail)
 
 
-def demand_or_hold(policy: ServicePolicy, observation: Observation) -> float | Decision:
-    """The service's total demand, or, when there is none, the decision to return at once:
-    go to a bound if outside [min, max], else hold the count."""
-    total = observed_total(observation)
-    if total is not None:
-        return total
-    return hold_or_bound(policy, observation)
-
-
 def hold_or_bound(policy: ServicePolicy, observation: Observation) -> Decision:
     """The decision when there is no usable demand: go to a bound if outside [min, max], else
     hold the count."""

@@ -139,6 +139,12 @@ def slo_utilisation_of(params: ToolkitParams) -> float | None:
     return slo_utilisation(params.concurrency, service_time_s, params.slo_s, 1.0 - params.slo_quantile)
 
 
+def slo_reachable(params: ToolkitParams) -> bool:
+    """False when ``params`` set an SLO that a request alone already misses (no load meets it)."""
+    limit = slo_utilisation_of(params)
+    return limit is None or limit >= MIN_SLO_UTILISATION
+
+
 @dataclass(frozen=True, slots=True)
 class ServicePolicy:
     """The effective, validated scaling policy of one service.
@@ -414,8 +420,7 @@ def check_service_policy(
                 "slo_s sizing needs metric rps_per_replica (capacity in requests per second), "
                 f"not {policy.metric.value}",
             )
-        limit = slo_utilisation_of(tk)
-        if limit is not None and limit < MIN_SLO_UTILISATION:
+        if not slo_reachable(tk):
             fail(
                 "toolkit.slo_s",
                 f"no load meets p{tk.slo_quantile * 100:g} <= {tk.slo_s:g} s: a request alone takes longer "

@@ -33,7 +33,7 @@ from toolkit.scale import (
     make_scaler,
     per_replica_sizing,
 )
-from toolkit.scale._policy import MIN_SLO_UTILISATION, slo_utilisation_of, with_metrics_delay
+from toolkit.scale._policy import slo_reachable, with_metrics_delay
 from toolkit.simulate._engine import METRICS, SimPolicy
 from toolkit.simulate._service import ServiceModel
 from toolkit.simulate._trace import Trace
@@ -103,8 +103,7 @@ def policy_for_algorithm(
         # meets (every policy violates it), is left to the capacity margin.
         if rps and tuned_for.slo_kind == "latency":
             with_slo = dataclasses.replace(told, slo_s=tuned_for.slo_s)
-            limit = slo_utilisation_of(with_slo)
-            if limit is not None and limit >= MIN_SLO_UTILISATION:
+            if slo_reachable(with_slo):
                 told = with_slo
         policy = dataclasses.replace(policy, toolkit=told)
     return policy
