@@ -33,9 +33,7 @@ MODELS: dict[str, ServiceModel] = {
 
 def busiest(trace: Trace, days: float) -> tuple[Trace, str]:
     length_s = int(days * 86_400)
-    whole_days = trace.duration_s // 86_400
-    starts = range(0, max(1, whole_days - int(days) + 1))
-    best = max(starts, key=lambda d: float(trace.rps[d * 86_400 : d * 86_400 + length_s].sum()))
+    best = trace.busiest_start_s(length_s) // 86_400
     return trace.window(best * 86_400, length_s), f"WorldCup98 days {best}-{best + int(days)}"
 
 

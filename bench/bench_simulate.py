@@ -53,9 +53,7 @@ def main() -> None:
     load_s = time.perf_counter() - started
     length_s = int(args.days * 86_400)
     # the busiest window of that length (by requests), whole days
-    days = full.duration_s // 86_400
-    starts = range(0, max(1, days - int(args.days) + 1))
-    best = max(starts, key=lambda d: float(full.rps[d * 86_400 : d * 86_400 + length_s].sum()))
+    best = full.busiest_start_s(length_s) // 86_400
     trace = full.window(best * 86_400, length_s)
     model = ServiceModel()
     print(f"trace {args.trace.name}: parsed {full.duration_s:,d} s in {load_s:.2f} s")

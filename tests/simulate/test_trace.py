@@ -9,7 +9,7 @@ import pytest
 from conftest import require_path
 
 from toolkit._errors import ConfigError
-from toolkit.simulate import SHAPES, load_trace, synthetic_trace
+from toolkit.simulate import SHAPES, Trace, load_trace, synthetic_trace
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -161,3 +161,18 @@ def test_real_worldcup_trace_parses() -> None:
     counts = np.loadtxt(path, delimiter=",", skiprows=1, usecols=1)
     assert trace.total_requests == pytest.approx(float(counts.sum()))
     assert trace.interval_s == 60.0
+
+
+@pytest.mark.parametrize(
+    ("rps", "duration_s", "align_s", "expected"),
+    [
+        pytest.param([1, 1, 5, 5, 1, 1], 2, 2, 2, id="aligned-busiest"),
+        pytest.param([1, 5, 5, 1, 1, 1], 2, 2, 0, id="unaligned-peak-is-not-a-start"),
+        pytest.param([9, 1, 1, 1, 1, 1], 2, 1, 0, id="first"),
+        pytest.param([1, 1, 1, 1, 1, 9], 2, 1, 4, id="last-that-fits"),
+        pytest.param([1, 2], 5, 1, 0, id="shorter-than-the-window"),
+    ],
+)
+def test_busiest_start(rps: list[float], duration_s: int, align_s: int, expected: int) -> None:
+    trace = Trace(rps=np.array(rps, dtype=np.float64), source="t")
+    assert trace.busiest_start_s(duration_s, align_s) == expected

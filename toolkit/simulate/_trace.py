@@ -81,6 +81,15 @@ class Trace:
         end = self.duration_s if duration_s is None else min(self.duration_s, start_s + duration_s)
         return replace(self, rps=self.rps[start_s:end].copy())
 
+    def busiest_start_s(self, duration_s: int, align_s: int = 86_400) -> int:
+        """Where the ``duration_s`` window with the most requests starts, among the starts at
+        whole multiples of ``align_s`` (whole days by default) that leave it inside the trace
+        (0 if the trace is shorter)."""
+        if duration_s <= 0 or align_s <= 0:
+            raise ConfigError(f"duration and alignment must be positive, got {duration_s} s, {align_s} s")
+        starts = range(0, max(1, self.duration_s - duration_s + 1), align_s)
+        return max(starts, key=lambda start: float(self.rps[start : start + duration_s].sum()))
+
     def rescaled(self, peak_rps: float) -> Trace:
         """The same shape with its busiest second at ``peak_rps``."""
         if not peak_rps > 0 or not math.isfinite(peak_rps):
