@@ -40,6 +40,7 @@ SUMMARY_KEYS = {
     "scale_events",
     "decisions",
     "mean_utilisation",
+    "violation_s_at_max",
 }
 
 
@@ -185,3 +186,35 @@ def test_bad_input_exits_2_with_one_line(
     assert len(lines) == 1, err
     assert message in lines[0]
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("max_replicas", "capped"),
+    [
+        pytest.param(3, True, id="cap-below-the-peak"),  # 3 x 100 rps < the 500 rps peak
+        pytest.param(30, False, id="cap-above-the-peak"),
+    ],
+)
+def test_violations_at_max_replicas_are_told_apart(
+    trace_file: Path, tmp_path: Path, max_replicas: int, capped: bool
+) -> None:
+    """A policy file's cap, not the algorithm, limits every policy alike: the table says so."""
+    policy = tmp_path / "scaling.yaml"
+    policy.write_text(
+        f"version: 1\nservices:\n  web:\n    algorithm: hpa\n    target: 70\n"
+        f"    max_replicas: {max_replicas}\n",
+        encoding="utf-8",
+    )
+    args = ("--trace", str(trace_file), "--policy", str(policy), "--jobs", "1")
+    code, out, _ = run(*args, "--json")
+    assert code == 0, out
+    for p in json.loads(out)["policies"]:
+        summary = p["summary"]
+        assert not p["description"].startswith(p["name"] + ":")  # "hpa: hpa: ..." said it twice
+        if p["name"] == "static" or not capped:
+            assert summary["violation_s_at_max"] == 0
+        else:
+            assert 0 < summary["violation_s_at_max"] <= summary["slo_violation_s"]
+    code, out, _ = run(*args)
+    assert code == 0
+    assert ("at max_replicas: hpa " in out) is capped

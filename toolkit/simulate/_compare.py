@@ -140,6 +140,16 @@ class Comparison:
                 f"lower bound: {bound['replica_seconds']:,.0f} replica-seconds{versus} "
                 "(knowing every second's load, replicas starting instantly, none over the SLO)"
             )
+        capped = [
+            f"{r.policy} {r.summary.violation_s_at_max:,d} of {r.summary.slo_violation_s:,d}"
+            for r in self.results
+            if r.summary.violation_s_at_max
+        ]
+        if capped:
+            lines.append(
+                f"at max_replicas: {', '.join(capped)} SLO-violation seconds; there the cap set the "
+                "count, not the policy (raise max_replicas to compare the policies)"
+            )
         return "\n".join(line.rstrip() for line in lines)
 
 

@@ -96,6 +96,9 @@ class Summary:
     scale_events: int
     decisions: int
     mean_utilisation: float
+    # of the SLO-violation seconds, those in which the policy was asking for its max_replicas:
+    # there the cap set the count, not the policy (None where no cap applies: a measured run)
+    violation_s_at_max: int | None = None
 
     def as_dict(self) -> dict[str, float | int]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -430,6 +433,7 @@ def run(trace: Trace, policy: SimPolicy, model: ServiceModel, *, keep_series: bo
         scale_events=events,
         decisions=len(reasons),
         mean_utilisation=float(served.sum()) / capacity_s if capacity_s else 0.0,
+        violation_s_at_max=int((violation & (spec_ps >= policy.max_replicas)).sum()) if scaler else 0,
     )
     timeline = timeline_of(arrivals, ready_ps, spec_ps, violation)
     series = Series(ready_ps, spec_ps, served, dropped, queued, over, violation) if keep_series else None

@@ -160,15 +160,18 @@ def from_service_policy(policy: ServicePolicy, name: str | None = None) -> SimPo
             else f"target {policy.target:g}, capacity {params.capacity:g}"
         )
         sizing = f"sized at {per_replica_sizing(policy):.3g} per replica for {why}"
+    name = name or policy.algorithm
+    # the algorithm is named in the description only when the policy's name does not say it
+    algorithm = "" if name == policy.algorithm else f"{policy.algorithm}: "
     return SimPolicy(
-        name=name or policy.algorithm,
+        name=name,
         scaler=scaler,
         period_s=policy.period_s,
         metric=metric,
         min_replicas=policy.min_replicas,
         max_replicas=policy.max_replicas,
         description=(
-            f"{policy.algorithm}: {metric} {sizing}, "
+            f"{algorithm}{metric} {sizing}, "
             f"{policy.min_replicas}-{policy.max_replicas} replicas, every {policy.period_s:g} s"
         ),
     )
