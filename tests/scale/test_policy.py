@@ -260,6 +260,12 @@ INVALID = [
         "services.orders.toolkit.concurrency",
         "not of type 'integer'",
     ),
+    (
+        "toolkit-service-time-cv-negative",
+        "services:\n  orders:\n    toolkit: {service_time_cv: -1}\n",
+        "services.orders.toolkit.service_time_cv",
+        "less than the minimum",
+    ),
     ("service-name-not-dns", "services:\n  Orders_1: {}\n", "services.Orders_1", "DNS-1123"),
     ("service-not-a-mapping", "services:\n  orders: 3\n", "services.orders", "not of type 'object'"),
     ("version-2", "version: 2\n", "version", "1 was expected"),
@@ -355,7 +361,11 @@ def test_yaml_keys_are_taken_as_written(tmp_path: Path) -> None:
 
 def test_toolkit_slo_settings_keep_their_types(tmp_path: Path) -> None:
     """YAML's 30 becomes 30.0 for float settings, but concurrency stays a whole number."""
-    text = "services:\n  orders:\n    toolkit: {capacity: 120, slo_s: 1, slo_quantile: 0.99, concurrency: 8}"
+    text = (
+        "services:\n  orders:\n    toolkit: "
+        "{capacity: 120, slo_s: 1, slo_quantile: 0.99, concurrency: 8, service_time_cv: 2}"
+    )
     params = load_policy(write(tmp_path, text)).policy_for("orders").toolkit
     assert (params.capacity, params.slo_s, params.slo_quantile, params.concurrency) == (120.0, 1.0, 0.99, 8)
     assert isinstance(params.slo_s, float) and isinstance(params.concurrency, int)
+    assert params.service_time_cv == 2.0 and isinstance(params.service_time_cv, float)

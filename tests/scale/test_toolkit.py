@@ -92,6 +92,16 @@ def test_slo_sizing_matches_the_m_m_1_closed_form() -> None:
             ToolkitParams(slo_s=0.5, concurrency=16),
             id="longer-service-time-sizes-lower",
         ),
+        pytest.param(
+            ToolkitParams(slo_s=0.5, concurrency=4, service_time_cv=0.0),
+            ToolkitParams(slo_s=0.5, concurrency=4),
+            id="fixed-service-times-size-higher-than-exponential",
+        ),
+        pytest.param(
+            ToolkitParams(slo_s=0.5, concurrency=4),
+            ToolkitParams(slo_s=0.5, concurrency=4, service_time_cv=2.0),
+            id="long-tailed-service-times-size-lower",
+        ),
     ],
 )
 def test_slo_sizing_follows_the_slo(looser: ToolkitParams, tighter: ToolkitParams) -> None:

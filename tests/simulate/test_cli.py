@@ -108,6 +108,14 @@ def test_model_flags_and_file(trace_file: Path, tmp_path: Path) -> None:
     assert doc["model"]["capacity_rps"] == 50 and doc["model"]["startup_s"] == 5
 
 
+def test_service_time_variation_reaches_the_model_and_toolkit(trace_file: Path) -> None:
+    code, out, _ = run("--trace", str(trace_file), "--service-time-cv", "2", "--compare", "toolkit", "--json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert doc["model"]["service_time_cv"] == 2.0
+    assert "service time cv 2" in doc["policies"][0]["description"]  # toolkit sizes for it
+
+
 def test_policy_file_target_is_shared(trace_file: Path, tmp_path: Path) -> None:
     policy = tmp_path / "scaling.yaml"
     policy.write_text(

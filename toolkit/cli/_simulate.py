@@ -28,6 +28,7 @@ from toolkit.simulate._policies import resolve_all
 MODEL_FLAGS = (
     "capacity_rps",
     "service_time_s",
+    "service_time_cv",
     "workers",
     "startup_s",
     "scrape_interval_s",
@@ -95,6 +96,11 @@ def model_options(func: Any) -> Any:
                 "--service-time-s",
                 type=float,
                 help="Mean service time of a request (instead of --capacity-rps).",
+            ),
+            click.option(
+                "--service-time-cv",
+                type=float,
+                help="Service time's std / mean: 1 exponential [1], 0 all alike, else lognormal.",
             ),
             click.option("--workers", type=int, help="Requests one replica serves at once [4]."),
             click.option("--startup-s", type=float, help="Seconds from scale-up to a ready replica [30]."),
@@ -237,7 +243,9 @@ def print_report(comparison: Comparison, title: str) -> None:
         f"peak {trace.peak_rps:,.0f} rps, mean {trace.mean_rps:,.1f} rps"
     )
     click.echo(
-        f"model: {model.capacity_rps:g} rps per replica ({model.workers} workers), "
+        f"model: {model.capacity_rps:g} rps per replica ({model.workers} workers"
+        + (f", service time cv {model.service_time_cv:g}" if model.service_time_cv != 1 else "")
+        + "), "
         f"start-up {model.startup_s:g} s, SLO p{model.slo_quantile * 100:g} {model.slo_kind} "
         f"<= {model.slo_s:g} s, queue {model.queue_limit}/replica"
     )

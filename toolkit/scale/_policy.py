@@ -113,6 +113,7 @@ class ToolkitParams:
     slo_s: float | None = None  # with capacity: size replicas for this latency SLO
     slo_quantile: float = 0.95
     concurrency: int = 1  # requests a replica serves at once
+    service_time_cv: float = 1.0  # std / mean of a request's service time: 1 exponential
     # how old the demand figure is (scrape interval + rate window); None: the metrics source's
     metrics_delay_s: float | None = None
 
@@ -131,12 +132,19 @@ MIN_SLO_UTILISATION = 0.01
 
 def slo_utilisation_of(params: ToolkitParams) -> float | None:
     """The utilisation at which a replica's latency quantile reaches ``params.slo_s`` (an
-    M/M/c replica, c = ``concurrency``, service time ``concurrency / capacity``); None
-    without both an SLO and a capacity."""
+    M/G/c replica, c = ``concurrency``, service time ``concurrency / capacity`` with variation
+    ``service_time_cv``: ``toolkit.scale._queueing``); None without both an SLO and a capacity."""
     if params.slo_s is None or params.capacity is None:
         return None
     service_time_s = params.concurrency / params.capacity
-    return slo_utilisation(params.concurrency, service_time_s, params.slo_s, 1.0 - params.slo_quantile)
+    return slo_utilisation(
+        params.concurrency,
+        service_time_s,
+        params.slo_s,
+        1.0 - params.slo_quantile,
+        False,
+        params.service_time_cv,
+    )
 
 
 def slo_reachable(params: ToolkitParams) -> bool:

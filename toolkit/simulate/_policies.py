@@ -98,6 +98,7 @@ def policy_for_algorithm(
             capacity=tuned_for.capacity_rps if rps else None,
             slo_quantile=tuned_for.slo_quantile,
             concurrency=tuned_for.workers,
+            service_time_cv=float(tuned_for.service_time_cv),
         )
         # A latency SLO is what toolkit can size for; a queueing-only SLO, or one that no load
         # meets (every policy violates it), is left to the capacity margin.
@@ -156,6 +157,7 @@ def from_service_policy(policy: ServicePolicy, name: str | None = None) -> SimPo
     if policy.algorithm == "toolkit" and params.capacity is not None:
         why = (
             f"p{params.slo_quantile * 100:g} <= {params.slo_s:g} s at concurrency {params.concurrency}"
+            + (f", service time cv {params.service_time_cv:g}" if params.service_time_cv != 1 else "")
             if params.slo_s is not None
             else f"target {policy.target:g}, capacity {params.capacity:g}"
         )
