@@ -17,6 +17,7 @@ import yaml
 from conftest import require_tool
 
 StartPrometheus = Callable[[list[dict[str, object]]], str]
+SCRAPE_INTERVAL_S = 1  # every target, and the rule evaluation
 
 
 def free_port() -> int:
@@ -39,7 +40,10 @@ def prometheus_starter(tmp_path: Path) -> Iterator[StartPrometheus]:
 
     def start(scrape_configs: list[dict[str, object]]) -> str:
         config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "global": {
+                "scrape_interval": f"{SCRAPE_INTERVAL_S}s",
+                "evaluation_interval": f"{SCRAPE_INTERVAL_S}s",
+            },
             "scrape_configs": scrape_configs,
         }
         config_file = tmp_path / "prometheus.yml"

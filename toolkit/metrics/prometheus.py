@@ -13,8 +13,10 @@ scrape config puts on each target (for Docker, ``docker_sd_configs`` relabelling
 Staleness is filtered in the same query: ``... and on(service, instance) (up == 1 and
 on(...) (time() - timestamp(up)) < stale_after_s)`` keeps only targets that are up and were
 scraped recently, so a tick is exactly one query per metric kind. A replica with no series in
-the answer (down, stale, or not scraped yet) reports None (missing); a service none of whose
-replicas has a fresh value is not ok. Prometheus unreachable or answering errors: every
+the answer to its own service's kind (down, stale, or not scraped yet) reports None (missing),
+whatever other kinds' answers hold for it; a service none of whose replicas has a fresh value
+is not ok. A replica that is up but has never counted a request reports 0 rps, as the scrape
+source does. Prometheus unreachable or answering errors: every
 service is not ok, so the controller holds every count and reports it. ``promql`` services run their own
 expression (one query per distinct expression), which must yield one series per replica
 carrying the ``instance`` label.
@@ -43,7 +45,13 @@ def kind_query(kind: MetricKind, selector: str, window_s: float) -> str:
     window = f"[{max(1, round(window_s))}s]"
     by = f"by ({SERVICE_LABEL}, {INSTANCE_LABEL})"
     if kind is MetricKind.RPS_PER_REPLICA:
-        return f"sum {by} (rate(http_requests_total{sel}{window}))"
+        # A target with no request series at all has never served a request (labelled
+        # counters appear on first use): 0 rps, as the scrape source reads it, so a quiet
+        # service can scale down. One with a series but too few samples for a rate stays absent.
+        never_served = (
+            f"0 * sum {by} (up{sel}) unless on({SERVICE_LABEL}, {INSTANCE_LABEL}) http_requests_total{sel}"
+        )
+        return f"sum {by} (rate(http_requests_total{sel}{window})) or ({never_served})"
     if kind is MetricKind.INFLIGHT_PER_REPLICA:
         return f"sum {by} (http_requests_in_flight{sel})"
     if kind is MetricKind.CPU_PERCENT:
@@ -94,19 +102,20 @@ class PrometheusSource:
         self._url = options.prometheus_url
 
     def sample(self, targets: Sequence[ServiceTarget], now_s: float) -> Mapping[str, ServiceMetrics]:
-        values: dict[tuple[str, str], float] = {}
+        # One answer per query, kept apart: every kind's query covers every service, so a
+        # service must read only its own kind's answer (never, say, its in-flight gauge as rps).
+        by_kind: dict[MetricKind, dict[tuple[str, str], float]] = {}
         for kind in sorted({t.metric for t in targets if t.metric is not MetricKind.PROMQL}):
             query = fresh(
                 kind_query(kind, self._selector, self._window_s), self._selector, self.stale_after_s
             )
-            values.update(_by_service_instance(self._query(query)))
+            by_kind[kind] = _by_service_instance(self._query(query))
+        by_expression: dict[str, dict[str, float]] = {}
         for expression in sorted({t.promql for t in targets if t.metric is MetricKind.PROMQL and t.promql}):
             # A promql service is named by the policy, not by a Prometheus label: by instance.
             query = fresh(expression, self._selector, self.stale_after_s, on=INSTANCE_LABEL)
-            by_instance = _by_instance(self._query(query))
-            for target in (t for t in targets if t.promql == expression):
-                values.update({(target.service, inst): v for inst, v in by_instance.items()})
-        return {t.service: self._service(t, values) for t in targets}
+            by_expression[expression] = _by_instance(self._query(query))
+        return {t.service: self._service(t, _own_values(t, by_kind, by_expression)) for t in targets}
 
     def close(self) -> None:
         self._session.close()
@@ -120,11 +129,12 @@ class PrometheusSource:
             raise MetricsError(f"Prometheus at {self._url} answered something that is not its API") from err
         return result
 
-    def _service(self, target: ServiceTarget, values: Mapping[tuple[str, str], float]) -> ServiceMetrics:
+    def _service(self, target: ServiceTarget, values: Mapping[str, float]) -> ServiceMetrics:
+        """``values``: the target's own query answer by replica address."""
         result: dict[str, float | None] = {}
         absent: list[str] = []
         for replica in target.replicas:
-            value = values.get((target.service, replica.address))
+            value = values.get(replica.address)
             if value is None:
                 absent.append(replica.address)
             elif math.isnan(value):
@@ -134,6 +144,24 @@ class PrometheusSource:
         detail = f"no fresh value in Prometheus (down, stale or not scraped yet): {', '.join(absent[:3])}"
         ok = not target.replicas or len(absent) < len(target.replicas)
         return ServiceMetrics(result, ok=ok, detail=detail if absent else "")
+
+
+def _own_values(
+    target: ServiceTarget,
+    by_kind: Mapping[MetricKind, Mapping[tuple[str, str], float]],
+    by_expression: Mapping[str, Mapping[str, float]],
+) -> dict[str, float]:
+    """``target``'s values by replica address, from the answer to its own query only.
+
+    A replica absent from that answer stays absent (missing) even when another kind's query
+    has a series for it: that series measures something else.
+    """
+    if target.metric is MetricKind.PROMQL:
+        by_instance = by_expression.get(target.promql or "", {})
+        return {r.address: by_instance[r.address] for r in target.replicas if r.address in by_instance}
+    rows = by_kind.get(target.metric, {})
+    keys = ((r.address, (target.service, r.address)) for r in target.replicas)
+    return {address: rows[key] for address, key in keys if key in rows}
 
 
 def _by_service_instance(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], float]:
