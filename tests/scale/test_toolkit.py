@@ -205,3 +205,28 @@ def test_a_step_is_not_extrapolated_as_a_ramp() -> None:
     totals = [100.0] * 12 + [1000.0] * 13
     decisions = follow(toolkit(), totals, start=1)
     assert {d.recommendation for d in decisions[12:]} == {100}
+
+
+@pytest.mark.parametrize(
+    ("metrics_delay_s", "window_s", "lowest"),
+    [
+        pytest.param(0.0, 0.0, 1, id="fresh-figures-no-window-follow-the-dip"),
+        pytest.param(15.0, 0.0, 3, id="lagging-figures-hold-for-the-delay"),
+        pytest.param(15.0, 30.0, 3, id="a-longer-window-is-kept"),
+    ],
+)
+def test_scale_down_waits_at_least_the_metrics_delay(
+    metrics_delay_s: float, window_s: float, lowest: int
+) -> None:
+    """One low reading, as a window-averaged figure gives right after a scale change (measured
+    end to end on Prometheus: docs/commands/autoscale.md). A policy that lets the whole excess
+    go at once with no window follows it, unless the figures lag: then the scale-down window is
+    at least the delay."""
+    p = toolkit(
+        scale_down=ScalingRules(window_s, (RatePolicy(RateType.PERCENT, 100, 5),)),
+        toolkit=ToolkitParams(metrics_delay_s=metrics_delay_s),
+    )
+    totals = [30.0] * 13 + [10.0] + [30.0] * 2
+    counts = [d.desired_replicas for d in follow(p, totals, start=3)]
+    assert counts[:13] == [3] * 13
+    assert min(counts[13:]) == lowest
