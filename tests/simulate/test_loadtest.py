@@ -22,17 +22,26 @@ from toolkit.simulate._loadtest import check_target, run_load, whole_requests
 
 
 class Handler(BaseHTTPRequestHandler):
-    """``/ok`` answers at once, ``/slow`` after 0.3 s, ``/flaky`` 503 on every other request."""
+    """``/ok`` answers at once, ``/slow`` after 0.3 s, ``/flaky`` 503 on every other request;
+    ``/stamp`` answers at once and records when each request arrived; ``/serial`` serves one
+    request at a time, 20 ms each (50 requests/s at most, however many arrive)."""
 
     hits = 0
     lock = threading.Lock()
+    arrivals: list[float] = []
+    serial = threading.Lock()
 
     def do_GET(self) -> None:
         with Handler.lock:
             Handler.hits += 1
             odd = Handler.hits % 2 == 1
+            if self.path == "/stamp":
+                Handler.arrivals.append(time.monotonic())
         if self.path == "/slow":
             time.sleep(0.3)
+        if self.path == "/serial":
+            with Handler.serial:
+                time.sleep(0.02)
         status = 503 if self.path == "/flaky" and odd else 200
         body = b"ok\n"
         self.send_response(status)
@@ -72,6 +81,21 @@ def test_whole_requests_keep_the_total() -> None:
 GENERATORS = pytest.mark.parametrize("generator", ["hey", "httpx"])
 
 
+def test_hey_spreads_each_second_over_the_second(server: str) -> None:
+    """20 requests a second arrive over the second, in bursts of a few, not all at once (hey's
+    workers all send at their start: one run per second made every second one burst)."""
+    Handler.arrivals.clear()
+    report = run_load(trace_of([20, 20, 20]), f"{server}/stamp", ServiceModel(), generator="hey")
+    assert report.result.summary.served == 60
+    arrivals = sorted(Handler.arrivals)
+    first = arrivals[0]
+    for second in range(3):
+        within = [t - first for t in arrivals if second <= t - first < second + 1]
+        assert max(within) - min(within) >= 0.6, within
+    most_in_50ms = max(sum(1 for u in arrivals if t <= u < t + 0.05) for t in arrivals)
+    assert most_in_50ms <= 8
+
+
 @GENERATORS
 def test_every_request_is_sent_and_answered(server: str, generator: str) -> None:
     report = run_load(trace_of([5, 20, 10]), f"{server}/ok", ServiceModel(), generator=generator)
@@ -107,8 +131,9 @@ def test_inflight_bound_drops_instead_of_waiting(server: str) -> None:
 
 
 def test_hey_skips_seconds_while_earlier_ones_are_unanswered(server: str) -> None:
-    # /slow holds each request 0.3 s: 32 workers with 6 requests each take 1.8 s per second
-    report = run_load(trace_of([200] * 5), f"{server}/slow", ServiceModel(), max_inflight=10)
+    # /serial answers 50 a second: the first seconds' 200 requests are still waiting when the
+    # third second is due, so it and the later ones are not sent
+    report = run_load(trace_of([200] * 5), f"{server}/serial", ServiceModel(), max_inflight=10)
     assert report.unsent >= 200
     assert report.result.summary.served + report.result.summary.dropped == 1000
 
